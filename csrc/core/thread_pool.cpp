@@ -1,0 +1,120 @@
+#include "thread_pool.h"
+
+#include <cstdlib>
+#include <sched.h>
+
+namespace lowbit {
+
+ThreadPool& ThreadPool::global() {
+    // Leaked on purpose: joining threads from a static destructor at interpreter exit can deadlock.
+    static ThreadPool* pool = new ThreadPool();
+    return *pool;
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::ensure_workers(int count) {
+    while (static_cast<int>(workers_.size()) < count) {
+        const int index = static_cast<int>(workers_.size());
+        workers_.emplace_back([this, index] { worker_loop(index); });
+    }
+}
+
+namespace {
+inline void part_range(int64_t n, int parts, int part, int64_t* begin, int64_t* end) {
+    *begin = n * part / parts;
+    *end = n * (part + 1) / parts;
+}
+}  // namespace
+
+void ThreadPool::worker_loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+        const std::function<void(int64_t, int64_t)>* job;
+        int64_t n;
+        int parts;
+        {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return stop_ || (generation_ != seen && index < active_workers_); });
+            if (stop_) return;
+            seen = generation_;
+            job = job_;
+            n = job_n_;
+            parts = job_parts_;
+        }
+        int64_t begin, end;
+        part_range(n, parts, index + 1, &begin, &end);  // part 0 belongs to the caller
+        std::exception_ptr err;
+        try {
+            if (begin < end) (*job)(begin, end);
+        } catch (...) {
+            err = std::current_exception();
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (err && !error_) error_ = err;
+            if (--pending_ == 0) done_.notify_one();
+        }
+    }
+}
+
+void ThreadPool::parallel_for(int64_t n, int nthreads, const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    int parts = nthreads < 1 ? 1 : nthreads;
+    if (parts > n) parts = static_cast<int>(n);
+    if (parts == 1) {
+        fn(0, n);
+        return;
+    }
+    std::lock_guard<std::mutex> call_lock(call_mutex_);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ensure_workers(parts - 1);
+        job_ = &fn;
+        job_n_ = n;
+        job_parts_ = parts;
+        active_workers_ = parts - 1;
+        pending_ = parts - 1;
+        error_ = nullptr;
+        ++generation_;
+    }
+    wake_.notify_all();
+    std::exception_ptr err;
+    try {
+        int64_t begin, end;
+        part_range(n, parts, 0, &begin, &end);
+        fn(begin, end);
+    } catch (...) {
+        err = std::current_exception();
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return pending_ == 0; });
+    if (!err) err = error_;
+    error_ = nullptr;
+    job_ = nullptr;
+    lock.unlock();
+    if (err) std::rethrow_exception(err);
+}
+
+int default_num_threads() {
+    if (const char* env = std::getenv("LOWBIT_NUM_THREADS")) {
+        const int n = std::atoi(env);
+        if (n > 0) return n;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        const int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    const unsigned hc = std::thread::hardware_concurrency();
+    return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+}  // namespace lowbit

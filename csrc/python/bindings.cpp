@@ -1,0 +1,187 @@
+// The _core extension: numpy in, numpy out. Checks here are the last line of defence; ops.py
+// validates first with friendlier messages. std::invalid_argument surfaces as ValueError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "../core/kernels.h"
+#include "../core/thread_pool.h"
+#include "../core/types.h"
+
+namespace py = pybind11;
+using namespace lowbit;
+
+namespace {
+
+const TypeInfo& type_or_throw(const std::string& op, const std::string& name) {
+    const TypeInfo* ti = find_type(name);
+    if (!ti) throw std::invalid_argument("[" + op + "] unknown quantization type '" + name + "'");
+    return *ti;
+}
+
+Isa isa_or_default(const std::string& op, const std::string& name) {
+    if (name.empty()) return default_isa();
+    Isa isa;
+    if (!parse_isa(name, &isa)) throw std::invalid_argument("[" + op + "] unknown ISA '" + name + "'");
+    if (!isa_supported(isa))
+        throw std::invalid_argument("[" + op + "] ISA '" + name + "' is not compiled in or not supported by this CPU");
+    return isa;
+}
+
+int threads_or_default(const std::string& op, int threads) {
+    if (threads == 0) return default_num_threads();  // 0 means "not given"
+    if (threads < 0) throw std::invalid_argument("[" + op + "] threads must be >= 1, got " + std::to_string(threads));
+    return threads;
+}
+
+bool row_is_finite(const float* x, int64_t k) {
+    // Summing x*0 turns any inf or NaN into NaN: one pass, no branches per element.
+    float acc = 0.0f;
+    for (int64_t i = 0; i < k; ++i) acc += x[i] * 0.0f;
+    return acc == 0.0f;
+}
+
+py::dict type_row(const TypeInfo& ti) {
+    py::dict d;
+    d["name"] = ti.name;
+    d["gguf_id"] = ti.gguf_id;
+    d["block_size"] = ti.block_size;
+    d["type_size"] = ti.type_size;
+    d["dot_type"] = type_info(ti.dot_type).name;
+    d["bits_per_weight"] = bits_per_weight(ti);
+    d["is_quantized"] = ti.is_quantized;
+    d["has_imatrix"] = ti.has_imatrix;
+    d["is_activation"] = ti.is_activation;
+    return d;
+}
+
+// x: (rows, k) f32 C-contiguous; imatrix: (k,) f32 or None -> (rows, row_bytes) uint8
+py::array_t<uint8_t> quantize(py::array x_obj, const std::string& type_name, py::object imatrix_obj, int threads,
+                              const std::string& isa_name_) {
+    const std::string op = "quantize";
+    const TypeInfo& ti = type_or_throw(op, type_name);
+    const Isa isa = isa_or_default(op, isa_name_);
+    const int nthreads = threads_or_default(op, threads);
+    if (!py::isinstance<py::array_t<float>>(x_obj) || x_obj.ndim() != 2 || !(x_obj.flags() & py::array::c_style))
+        throw std::invalid_argument("[quantize] expected a C-contiguous 2-D float32 array");
+    auto x = py::array_t<float, py::array::c_style>::ensure(x_obj);  // a view: dtype and layout already match
+    const int64_t rows = x.shape(0), k = x.shape(1);
+    if (k % ti.block_size != 0)
+        throw std::invalid_argument("[quantize] k=" + std::to_string(k) + " is not a multiple of " + ti.name +
+                                    "'s block size " + std::to_string(ti.block_size));
+    const float* imatrix = nullptr;
+    py::array_t<float, py::array::c_style> im;
+    if (!imatrix_obj.is_none()) {
+        im = py::array_t<float, py::array::c_style>::ensure(imatrix_obj);
+        if (!im || im.ndim() != 1 || im.shape(0) != k)
+            throw std::invalid_argument("[quantize] imatrix must be a 1-D float32 array of length k=" + std::to_string(k));
+        imatrix = im.data();
+    }
+    const int64_t rb = row_bytes(ti, k);
+    py::array_t<uint8_t> out({rows, rb});
+    const float* src = x.data();
+    uint8_t* dst = out.mutable_data();
+    quantize_row_fn fn = resolve_quantize(ti.type, isa);
+    const bool check_finite = ti.is_quantized;
+    std::atomic<int64_t> bad_row{std::numeric_limits<int64_t>::max()};
+    {
+        py::gil_scoped_release release;
+        ThreadPool::global().parallel_for(rows, nthreads, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                const float* row = src + r * k;
+                if (check_finite && !row_is_finite(row, k)) {
+                    int64_t cur = bad_row.load();
+                    while (r < cur && !bad_row.compare_exchange_weak(cur, r)) {}
+                    continue;
+                }
+                fn(row, dst + r * rb, k, imatrix);
+            }
+        });
+    }
+    if (bad_row.load() != std::numeric_limits<int64_t>::max())
+        throw std::invalid_argument("[quantize] row " + std::to_string(bad_row.load()) +
+                                    " contains NaN or inf; " + ti.name + " needs finite values");
+    return out;
+}
+
+// data: (rows, row_bytes) uint8 C-contiguous -> (rows, k) f32
+py::array_t<float> dequantize(py::array data_obj, const std::string& type_name, int64_t k, int threads,
+                              const std::string& isa_name_) {
+    const std::string op = "dequantize";
+    const TypeInfo& ti = type_or_throw(op, type_name);
+    const Isa isa = isa_or_default(op, isa_name_);
+    const int nthreads = threads_or_default(op, threads);
+    if (!py::isinstance<py::array_t<uint8_t>>(data_obj) || data_obj.ndim() != 2 ||
+        !(data_obj.flags() & py::array::c_style))
+        throw std::invalid_argument("[dequantize] expected a C-contiguous 2-D uint8 array");
+    auto data = py::array_t<uint8_t, py::array::c_style>::ensure(data_obj);
+    if (k <= 0 || k % ti.block_size != 0)
+        throw std::invalid_argument("[dequantize] k=" + std::to_string(k) + " is not a positive multiple of " +
+                                    ti.name + "'s block size " + std::to_string(ti.block_size));
+    const int64_t rows = data.shape(0), rb = row_bytes(ti, k);
+    if (data.shape(1) != rb)
+        throw std::invalid_argument("[dequantize] rows of " + std::to_string(k) + " " + ti.name + " weights take " +
+                                    std::to_string(rb) + " bytes, got " + std::to_string(data.shape(1)));
+    py::array_t<float> out({rows, k});
+    const uint8_t* src = data.data();
+    float* dst = out.mutable_data();
+    dequantize_row_fn fn = resolve_dequantize(ti.type, isa);
+    {
+        py::gil_scoped_release release;
+        ThreadPool::global().parallel_for(rows, nthreads, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) fn(src + r * rb, dst + r * k, k);
+        });
+    }
+    return out;
+}
+
+py::dict cpu_info() {
+    py::dict info;
+    const Isa best = default_isa();
+    info["isa"] = isa_name(best);
+    py::list compiled, supported;
+    for (int i = 0; i < kIsaCount; ++i) {
+        const Isa isa = static_cast<Isa>(i);
+        if (isa_compiled(isa)) compiled.append(isa_name(isa));
+        if (isa_supported(isa)) supported.append(isa_name(isa));
+    }
+    info["compiled"] = compiled;
+    info["supported"] = supported;
+    info["threads"] = default_num_threads();
+    py::dict kernels;
+    for (int t = 0; t < kTypeCount; ++t) {
+        const TypeInfo& ti = type_info(static_cast<QType>(t));
+        Isa q = Isa::GENERIC, d = Isa::GENERIC;
+        resolve_quantize(ti.type, best, &q);
+        resolve_dequantize(ti.type, best, &d);
+        py::dict row;
+        row["quantize"] = isa_name(q);
+        row["dequantize"] = isa_name(d);
+        kernels[ti.name] = row;
+    }
+    info["kernels"] = kernels;
+    return info;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "lowbit's C++ core: the type table and the quantization kernels";
+    m.def("types", [] {
+        py::list rows;
+        for (int t = 0; t < kTypeCount; ++t) rows.append(type_row(type_info(static_cast<QType>(t))));
+        return rows;
+    }, "The quantization type table, one dict per type.");
+    m.def("quantize", &quantize, py::arg("x"), py::arg("qtype"), py::arg("imatrix") = py::none(),
+          py::arg("threads") = 0, py::arg("isa") = "");
+    m.def("dequantize", &dequantize, py::arg("data"), py::arg("qtype"), py::arg("k"), py::arg("threads") = 0,
+          py::arg("isa") = "");
+    m.def("cpu_info", &cpu_info);
+    m.def("default_num_threads", &default_num_threads);
+}

@@ -1,0 +1,35 @@
+// Scalar reference kernels: the spec. Compiled with -ffp-contract=off so every multiply and add
+// rounds exactly where ggml's reference C does; the bytes must equal ggml_quantize_chunk's.
+// One file per format: csrc/ref/<type>.cpp holds quantize_row_<type> and dequantize_row_<type>.
+#pragma once
+#include <cstdint>
+
+namespace lowbit::ref {
+
+// x: (k,) f32; y: the row's blocks; imatrix: (k,) or nullptr (then the plain reference rounding,
+// exactly what ggml does when no importance matrix is given).
+#define LOWBIT_DECLARE_REF(t)                                                          \
+    void quantize_row_##t(const float* x, void* y, int64_t k, const float* imatrix);   \
+    void dequantize_row_##t(const void* x, float* y, int64_t k);
+
+LOWBIT_DECLARE_REF(f32)
+LOWBIT_DECLARE_REF(f16)
+LOWBIT_DECLARE_REF(bf16)
+LOWBIT_DECLARE_REF(q4_0)
+LOWBIT_DECLARE_REF(q4_1)
+LOWBIT_DECLARE_REF(q5_0)
+LOWBIT_DECLARE_REF(q5_1)
+LOWBIT_DECLARE_REF(q8_0)
+LOWBIT_DECLARE_REF(q8_1)
+LOWBIT_DECLARE_REF(q2_k)
+LOWBIT_DECLARE_REF(q3_k)
+LOWBIT_DECLARE_REF(q4_k)
+LOWBIT_DECLARE_REF(q5_k)
+LOWBIT_DECLARE_REF(q6_k)
+LOWBIT_DECLARE_REF(q8_k)
+LOWBIT_DECLARE_REF(iq4_nl)
+LOWBIT_DECLARE_REF(iq4_xs)
+
+#undef LOWBIT_DECLARE_REF
+
+}  // namespace lowbit::ref

@@ -1,0 +1,176 @@
+"""The public array API: validation and dispatch in Python, every number crunched in _core.
+
+Weights follow GGUF's convention: a 2-D weight is (n_out, k) with k, the reduction dimension, last and
+contiguous; quantization runs along k in blocks of the type's block size.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import os
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "quantize", "type_info", "types"]
+
+
+@functools.lru_cache(maxsize=None)
+def _type_table() -> dict[str, dict]:
+    return {row["name"]: row for row in _core.types()}
+
+
+def types() -> list[dict]:
+    """The quantization type table (one dict per type), read from the C++ core."""
+    return [dict(row) for row in _type_table().values()]
+
+
+def type_info(qtype: str) -> dict:
+    """The table row of one type, by name (case-insensitive): block_size, type_size, gguf_id, ..."""
+    if not isinstance(qtype, str):
+        raise TypeError(f"[type_info] qtype must be a str such as 'q4_k', got {type(qtype).__name__}")
+    row = _type_table().get(qtype.lower())
+    if row is None:
+        names = ", ".join(_type_table())
+        raise ValueError(f"[type_info] unknown quantization type {qtype!r}; expected one of: {names}")
+    return dict(row)
+
+
+def cpu_info() -> dict:
+    """The ISA each kernel runs with, the ISAs compiled in and supported, the default thread count."""
+    return _core.cpu_info()
+
+
+def _check_threads(op: str, threads) -> int:
+    if threads is None:
+        return 0  # the core's default: LOWBIT_NUM_THREADS or all cores
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise TypeError(f"[{op}] threads must be an int, got {type(threads).__name__}")
+    if threads <= 0:
+        raise ValueError(f"[{op}] threads must be >= 1, got {threads}")
+    return int(threads)
+
+
+def _check_isa(op: str, isa) -> str:
+    if isa is None:
+        return ""
+    if not isinstance(isa, str):
+        raise TypeError(f"[{op}] isa must be a str, got {type(isa).__name__}")
+    return isa
+
+
+class QuantizedTensor:
+    """A tensor stored in a GGUF block format.
+
+    data: uint8, 1-D, the exact GGUF payload (rows of blocks, row-major).
+    qtype: type name ("q4_k"); shape: the logical shape, last dim k along which blocks run.
+    """
+
+    __slots__ = ("data", "qtype", "shape")
+
+    def __init__(self, data: np.ndarray, qtype: str, shape):
+        info = type_info(qtype)
+        shape = tuple(int(s) for s in shape)
+        if len(shape) < 1 or any(s < 0 for s in shape):
+            raise ValueError(f"[QuantizedTensor] shape must have >= 1 non-negative dims, got {shape}")
+        k = shape[-1]
+        if k % info["block_size"]:
+            raise ValueError(
+                f"[QuantizedTensor] k={k} is not a multiple of {info['name']}'s block size {info['block_size']}"
+            )
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+            raise TypeError("[QuantizedTensor] data must be a uint8 numpy array")
+        expected = _rows_of(shape) * (k // info["block_size"]) * info["type_size"]
+        if data.size != expected:
+            raise ValueError(
+                f"[QuantizedTensor] {shape} {info['name']} takes {expected} bytes, got {data.size}"
+            )
+        self.data = data.reshape(-1)
+        self.qtype = info["name"]
+        self.shape = shape
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def bits_per_weight(self) -> float:
+        return _type_table()[self.qtype]["bits_per_weight"]
+
+    @property
+    def block_size(self) -> int:
+        return _type_table()[self.qtype]["block_size"]
+
+    def dequantize(self, threads: int | None = None) -> np.ndarray:
+        return dequantize(self, threads=threads)
+
+    def __repr__(self) -> str:
+        return f"QuantizedTensor(qtype={self.qtype!r}, shape={self.shape}, nbytes={self.nbytes})"
+
+
+def _rows_of(shape) -> int:
+    rows = 1
+    for s in shape[:-1]:
+        rows *= s
+    return rows
+
+
+def quantize(w, qtype: str, imatrix=None, *, threads: int | None = None, isa: str | None = None) -> QuantizedTensor:
+    """Quantize w (float32 or float16, shape (..., k)) to a GGUF block type, bytes identical to ggml's.
+
+    imatrix: optional importance weights, (k,) float, as llama-imatrix produces (mean squared
+    activation per input column); used by the types that have an importance-weighted path and
+    ignored by the others, exactly as llama.cpp does.
+    Block types reject NaN and inf with ValueError; f32/f16/bf16 convert them as IEEE does.
+    """
+    op = "quantize"
+    info = type_info(qtype)
+    if not isinstance(w, np.ndarray):
+        raise TypeError(f"[{op}] w must be a numpy array, got {type(w).__name__}")
+    if w.dtype not in (np.float32, np.float16):
+        raise TypeError(f"[{op}] w must be float32 or float16, got {w.dtype}")
+    if w.ndim < 1:
+        raise ValueError(f"[{op}] w must have at least 1 dimension (..., k), got a scalar")
+    if not w.flags.c_contiguous:
+        raise ValueError(f"[{op}] w must be C-contiguous; call np.ascontiguousarray(w) first")
+    k = w.shape[-1]
+    bs = info["block_size"]
+    if k == 0 or k % bs:
+        raise ValueError(f"[{op}] k={k} is not a multiple of {info['name']}'s block size {bs}")
+    w2 = w.reshape(-1, k)
+    if w2.dtype == np.float16:
+        w2 = w2.astype(np.float32)
+    im = None
+    if imatrix is not None:
+        im = np.asarray(imatrix)
+        if im.dtype.kind != "f":
+            raise TypeError(f"[{op}] imatrix must be floating point, got {im.dtype}")
+        if im.shape != (k,):
+            raise ValueError(f"[{op}] imatrix must have shape ({k},) to match k, got {im.shape}")
+        im = np.ascontiguousarray(im, dtype=np.float32)
+        if not np.all(np.isfinite(im)) or np.any(im < 0):
+            raise ValueError(f"[{op}] imatrix must be finite and non-negative")
+    data = _core.quantize(w2, info["name"], im, _check_threads(op, threads), _check_isa(op, isa))
+    return QuantizedTensor(data.reshape(-1), info["name"], w.shape)
+
+
+def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | None = None) -> np.ndarray:
+    """Expand a QuantizedTensor to float32 of its logical shape, values identical to ggml's."""
+    op = "dequantize"
+    if not isinstance(qt, QuantizedTensor):
+        raise TypeError(f"[{op}] expected a QuantizedTensor, got {type(qt).__name__}")
+    info = _type_table()[qt.qtype]
+    k = qt.shape[-1]
+    rows = _rows_of(qt.shape)
+    if rows == 0 or k == 0:
+        return np.zeros(qt.shape, dtype=np.float32)
+    data = np.ascontiguousarray(qt.data).reshape(rows, k // info["block_size"] * info["type_size"])
+    out = _core.dequantize(data, info["name"], k, _check_threads(op, threads), _check_isa(op, isa))
+    return out.reshape(qt.shape)
+
+
+def _env_threads() -> int | None:
+    v = os.environ.get("LOWBIT_NUM_THREADS")
+    return int(v) if v and v.isdigit() and int(v) > 0 else None

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Build _core in place for development (no pip, no global install): the module lands in
+# python/lowbit/, so `PYTHONPATH=python pytest` uses it. Usage: tools/dev-build.sh [build-dir]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build/dev}
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -Dpybind11_DIR="$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')" >/dev/null
+cmake --build "$build" -j 2
+cp "$build"/_core*.so python/lowbit/
