@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import os
 
 import numpy as np
 
@@ -170,7 +169,3 @@ def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | No
     out = _core.dequantize(data, info["name"], k, _check_threads(op, threads), _check_isa(op, isa))
     return out.reshape(qt.shape)
 
-
-def _env_threads() -> int | None:
-    v = os.environ.get("LOWBIT_NUM_THREADS")
-    return int(v) if v and v.isdigit() and int(v) > 0 else None
