@@ -46,8 +46,8 @@ def _ggml_quantize(row, x, threads):
     out = np.empty((rows, ggml_oracle.row_size(gid, k)), np.uint8)
     lib = ggml_oracle._lib()
     if row["is_activation"]:
-        from ggml_oracle import _FROM_FLOAT
-        fn = _FROM_FLOAT(ggml_oracle.traits(gid).from_float_ref)
+        from ggml_oracle import _FROM_FLOAT, _from_float_ref
+        fn = _FROM_FLOAT(_from_float_ref(gid))
         return lambda: _split_run(threads, rows, lambda r0, r1: fn(
             x[r0:].ctypes.data, out[r0:].ctypes.data, (r1 - r0) * k))
     return lambda: _split_run(threads, rows, lambda r0, r1: lib.ggml_quantize_chunk(
@@ -55,10 +55,10 @@ def _ggml_quantize(row, x, threads):
 
 
 def _ggml_dequantize(row, data, k, threads):
-    from ggml_oracle import _TO_FLOAT
+    from ggml_oracle import _TO_FLOAT, _to_float
     rows = data.shape[0]
     out = np.empty((rows, k), np.float32)
-    fn = _TO_FLOAT(ggml_oracle.traits(row["gguf_id"]).to_float)
+    fn = _TO_FLOAT(_to_float(row["gguf_id"]))
     return lambda: _split_run(threads, rows, lambda r0, r1: fn(
         data[r0:].ctypes.data, out[r0:].ctypes.data, (r1 - r0) * k))
 

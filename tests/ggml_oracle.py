@@ -95,20 +95,37 @@ def quantize_chunk(gguf_id: int, x: np.ndarray, imatrix: np.ndarray | None = Non
     return out
 
 
+def _exported(prefix: str, gguf_id: int, suffix: str):
+    """An exported ggml function by name, e.g. quantize_row_q8_K_ref (q8_K's traits leave it null)."""
+    name = f"{prefix}{traits(gguf_id).type_name.decode()}{suffix}"
+    try:
+        return ctypes.cast(getattr(_lib(), name), ctypes.c_void_p).value
+    except AttributeError:
+        return None
+
+
+def _from_float_ref(gguf_id: int):
+    return traits(gguf_id).from_float_ref or _exported("quantize_row_", gguf_id, "_ref")
+
+
+def _to_float(gguf_id: int):
+    return traits(gguf_id).to_float or _exported("dequantize_row_", gguf_id, "")
+
+
 def quantize_ref(gguf_id: int, x: np.ndarray) -> np.ndarray:
-    """The type's from_float_ref row by row (for the activation types q8_1 / q8_K)."""
+    """The type's reference quantize row by row (for the activation types q8_1 / q8_K)."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     rows, k = x.shape
     rb = row_size(gguf_id, k)
     out = np.zeros((rows, rb), dtype=np.uint8)
-    fn = _FROM_FLOAT(traits(gguf_id).from_float_ref)
+    fn = _FROM_FLOAT(_from_float_ref(gguf_id))
     for r in range(rows):
         fn(x[r].ctypes.data, out[r].ctypes.data, k)
     return out
 
 
 def has_to_float(gguf_id: int) -> bool:
-    return bool(traits(gguf_id).to_float)
+    return bool(_to_float(gguf_id))
 
 
 def dequantize(gguf_id: int, data: np.ndarray, k: int) -> np.ndarray:
@@ -116,7 +133,7 @@ def dequantize(gguf_id: int, data: np.ndarray, k: int) -> np.ndarray:
     data = np.ascontiguousarray(data, dtype=np.uint8)
     rows = data.shape[0]
     out = np.zeros((rows, k), dtype=np.float32)
-    fn = _TO_FLOAT(traits(gguf_id).to_float)
+    fn = _TO_FLOAT(_to_float(gguf_id))
     for r in range(rows):
         fn(data[r].ctypes.data, out[r].ctypes.data, k)
     return out
