@@ -1,11 +1,129 @@
-// q4_k: not implemented yet (placeholder so the table links).
-#include <stdexcept>
+// Q4_K: super-blocks of 256 = 8 sub-blocks of 32, x = d*sc*q - dmin*m with q in [0, 15] and 6-bit
+// sub-block scale sc and min m (packed as in get_scale_min_k4); d and dmin are fp16. qs: byte l of
+// each 32-byte group holds value l (low nibble) and value l+32 (high nibble) of a 64-value chunk.
+// Reference: make_qkx2_quants per sub-block with weights av_x + |x| (av_x = RMS of the sub-block);
+// the largest scale and the largest min map to 63. Weighted path: make_qkx3_quants with weights
+// qw*sqrt(sigma2 + x^2) (sigma2 = twice the mean square of the super-block), then make_qp_quants
+// fits the 6-bit scales and mins. Both requantize every value against the stored scales.
+#include <algorithm>
+#include <cmath>
 
+#include "../core/fp16.h"
+#include "kquant_pack.h"
+#include "quant_search.h"
 #include "ref.h"
 
 namespace lowbit::ref {
 
-void quantize_row_q4_k(const float*, void*, int64_t, const float*) { throw std::runtime_error("q4_k quantize not implemented"); }
-void dequantize_row_q4_k(const void*, float*, int64_t) { throw std::runtime_error("q4_k dequantize not implemented"); }
+namespace {
+constexpr int kSub = 32;
+constexpr int kNumSub = QK_K / kSub;
+
+// Reference scale search of one sub-block: weights favour values large against the RMS.
+float search_sub_block(const float* x, uint8_t* L, float* the_min) {
+    float weights[kSub];
+    uint8_t Laux[kSub];
+    const float av_x = std::sqrt(sum_squares(x, kSub) / kSub);
+    for (int i = 0; i < kSub; ++i) weights[i] = av_x + std::fabs(x[i]);
+    return make_qkx2_quants(kSub, 15, x, weights, L, the_min, Laux, -1.f, 0.1f, 20, false);
+}
+
+// Levels against the stored scales: q = clamp(round((x + dmin*m) / (d*sc)), 0, 15). A sub-block
+// whose scale is 0 keeps the levels of its search.
+void requantize_and_pack(const float* x, uint8_t* L, block_q4_K* y) {
+    const float d_all = fp16_to_f32(y->d);
+    const float m_all = fp16_to_f32(y->dmin);
+    for (int j = 0; j < kNumSub; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, y->scales, &sc, &m);
+        const float d = d_all * sc;
+        if (!d) continue;
+        const float dm = m_all * m;
+        for (int i = 0; i < kSub; ++i) {
+            const int l = nearest_int((x[kSub * j + i] + dm) / d);
+            L[kSub * j + i] = static_cast<uint8_t>(std::max(0, std::min(15, l)));
+        }
+    }
+    for (int c = 0; c < QK_K / 64; ++c) {
+        for (int l = 0; l < 32; ++l) {
+            y->qs[32 * c + l] = static_cast<uint8_t>(L[64 * c + l] | (L[64 * c + l + 32] << 4));
+        }
+    }
+}
+
+void quantize_block_q4_k(const float* x, block_q4_K* y) {
+    uint8_t L[QK_K];
+    float mins[kNumSub], scales[kNumSub];
+    float max_scale = 0, max_min = 0;  // the min is subtracted, so both are >= 0
+    for (int j = 0; j < kNumSub; ++j) {
+        scales[j] = search_sub_block(x + kSub * j, L + kSub * j, &mins[j]);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < kNumSub; ++j) {
+        // ggml narrows to uint8 before clamping to 63
+        const uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
+        const uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+        set_scale_min_k4(j, std::min<uint8_t>(63, ls), std::min<uint8_t>(63, lm), y->scales);
+    }
+    y->d = f32_to_fp16(max_scale / 63.f);
+    y->dmin = f32_to_fp16(max_min / 63.f);
+    requantize_and_pack(x, L, y);
+}
+
+void quantize_block_q4_k_weighted(const float* x, block_q4_K* y, const float* qw) {
+    uint8_t L[QK_K], Laux[kSub], Ls[kNumSub], Lm[kNumSub];
+    float weights[kSub], sw[kNumSub], mins[kNumSub], scales[kNumSub];
+    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < kNumSub; ++j) {
+        for (int i = 0; i < kSub; ++i) {
+            const float xi = x[kSub * j + i];
+            weights[i] = qw[kSub * j + i] * std::sqrt(sigma2 + xi * xi);
+        }
+        float sumw = 0;
+        for (int i = 0; i < kSub; ++i) sumw += weights[i];
+        sw[j] = sumw;
+        scales[j] = make_qkx3_quants(kSub, 15, x + kSub * j, weights, L + kSub * j, &mins[j], Laux, -0.9f, 0.05f, 36,
+                                     false);
+    }
+    const float d_block = make_qp_quants(kNumSub, 63, scales, Ls, sw);
+    const float m_block = make_qp_quants(kNumSub, 63, mins, Lm, sw);
+    // Unlike q5_K, ggml does not clamp Ls/Lm to 63 here; packing them as they are keeps its bytes.
+    for (int j = 0; j < kNumSub; ++j) set_scale_min_k4(j, Ls[j], Lm[j], y->scales);
+    y->d = f32_to_fp16(d_block);
+    y->dmin = f32_to_fp16(m_block);
+    requantize_and_pack(x, L, y);
+}
+}  // namespace
+
+void quantize_row_q4_k(const float* x, void* vy, int64_t k, const float* imatrix) {
+    auto* y = static_cast<block_q4_K*>(vy);
+    for (int64_t i = 0; i < k / QK_K; ++i) {
+        if (imatrix) {
+            quantize_block_q4_k_weighted(x + i * QK_K, y + i, imatrix + i * QK_K);
+        } else {
+            quantize_block_q4_k(x + i * QK_K, y + i);
+        }
+    }
+}
+
+void dequantize_row_q4_k(const void* vx, float* y, int64_t k) {
+    const auto* x = static_cast<const block_q4_K*>(vx);
+    for (int64_t i = 0; i < k / QK_K; ++i) {
+        const float d = fp16_to_f32(x[i].d);
+        const float min = fp16_to_f32(x[i].dmin);
+        for (int j = 0; j < kNumSub; ++j) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, x[i].scales, &sc, &m);
+            const float dl = d * sc;
+            const float ml = min * m;
+            const uint8_t* q = x[i].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);  // even sub-blocks in the low nibbles, odd in the high
+            for (int l = 0; l < kSub; ++l) y[i * QK_K + kSub * j + l] = dl * ((q[l] >> shift) & 0xF) - ml;
+        }
+    }
+}
 
 }  // namespace lowbit::ref

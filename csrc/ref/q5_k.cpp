@@ -1,11 +1,140 @@
-// q5_k: not implemented yet (placeholder so the table links).
-#include <stdexcept>
+// Q5_K: as Q4_K with q in [0, 31]: the low 4 bits in qs (layout of q4_K), the 5th bit of value
+// 32*s + l (sub-block s) in bit s of qh[l]. x = d*sc*q - dmin*m.
+// Reference: make_qkx2_quants per sub-block with weights av_x + |x| (av_x = RMS of the sub-block),
+// a narrower grid than q4_K; the largest scale and min map to 63. Weighted path: make_qkx3_quants
+// with weights qw*sqrt(sigma2 + x^2) (sigma2 = twice the mean square of the super-block), then
+// make_qp_quants fits the 6-bit scales and mins. Both requantize every value against the stored
+// scales.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 
+#include "../core/fp16.h"
+#include "kquant_pack.h"
+#include "quant_search.h"
 #include "ref.h"
 
 namespace lowbit::ref {
 
-void quantize_row_q5_k(const float*, void*, int64_t, const float*) { throw std::runtime_error("q5_k quantize not implemented"); }
-void dequantize_row_q5_k(const void*, float*, int64_t) { throw std::runtime_error("q5_k dequantize not implemented"); }
+namespace {
+constexpr int kSub = 32;
+constexpr int kNumSub = QK_K / kSub;
+
+// Reference scale search of one sub-block: weights favour values large against the RMS.
+float search_sub_block(const float* x, uint8_t* L, float* the_min) {
+    float weights[kSub];
+    uint8_t Laux[kSub];
+    const float av_x = std::sqrt(sum_squares(x, kSub) / kSub);
+    for (int i = 0; i < kSub; ++i) weights[i] = av_x + std::fabs(x[i]);
+    return make_qkx2_quants(kSub, 31, x, weights, L, the_min, Laux, -0.5f, 0.1f, 15, false);
+}
+
+// Levels against the stored scales: q = clamp(round((x + dmin*m) / (d*sc)), 0, 31). A sub-block
+// whose scale is 0 keeps the levels of its search.
+void requantize_and_pack(const float* x, uint8_t* L, block_q5_K* y) {
+    const float d_all = fp16_to_f32(y->d);
+    const float m_all = fp16_to_f32(y->dmin);
+    for (int j = 0; j < kNumSub; ++j) {
+        uint8_t sc, m;
+        get_scale_min_k4(j, y->scales, &sc, &m);
+        const float d = d_all * sc;
+        if (!d) continue;
+        const float dm = m_all * m;
+        for (int i = 0; i < kSub; ++i) {
+            const int l = nearest_int((x[kSub * j + i] + dm) / d);
+            L[kSub * j + i] = static_cast<uint8_t>(std::max(0, std::min(31, l)));
+        }
+    }
+    std::memset(y->qh, 0, sizeof(y->qh));
+    for (int j = 0; j < kNumSub; ++j) {
+        const int shift = 4 * (j % 2);  // even sub-blocks in the low nibbles, odd in the high
+        uint8_t* ql = y->qs + 32 * (j / 2);
+        if (shift == 0) std::memset(ql, 0, 32);
+        for (int l = 0; l < kSub; ++l) {
+            const int q = L[kSub * j + l];
+            ql[l] |= static_cast<uint8_t>((q & 0xF) << shift);
+            if (q > 15) y->qh[l] |= static_cast<uint8_t>(1u << j);
+        }
+    }
+}
+
+void quantize_block_q5_k(const float* x, block_q5_K* y) {
+    uint8_t L[QK_K];
+    float mins[kNumSub], scales[kNumSub];
+    float max_scale = 0, max_min = 0;  // the min is subtracted, so both are >= 0
+    for (int j = 0; j < kNumSub; ++j) {
+        scales[j] = search_sub_block(x + kSub * j, L + kSub * j, &mins[j]);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < kNumSub; ++j) {
+        // ggml narrows to uint8 before clamping to 63
+        const uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
+        const uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+        set_scale_min_k4(j, std::min<uint8_t>(63, ls), std::min<uint8_t>(63, lm), y->scales);
+    }
+    y->d = f32_to_fp16(max_scale / 63.f);
+    y->dmin = f32_to_fp16(max_min / 63.f);
+    requantize_and_pack(x, L, y);
+}
+
+void quantize_block_q5_k_weighted(const float* x, block_q5_K* y, const float* qw) {
+    uint8_t L[QK_K], Laux[kSub], Ls[kNumSub], Lm[kNumSub];
+    float weights[kSub], sw[kNumSub], mins[kNumSub], scales[kNumSub];
+    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
+    for (int j = 0; j < kNumSub; ++j) {
+        for (int i = 0; i < kSub; ++i) {
+            const float xi = x[kSub * j + i];
+            weights[i] = qw[kSub * j + i] * std::sqrt(sigma2 + xi * xi);
+        }
+        float sumw = 0;
+        for (int i = 0; i < kSub; ++i) sumw += weights[i];
+        sw[j] = sumw;
+        scales[j] = make_qkx3_quants(kSub, 31, x + kSub * j, weights, L + kSub * j, &mins[j], Laux, -0.9f, 0.05f, 36,
+                                     false);
+    }
+    const float d_block = make_qp_quants(kNumSub, 63, scales, Ls, sw);
+    const float m_block = make_qp_quants(kNumSub, 63, mins, Lm, sw);
+    for (int j = 0; j < kNumSub; ++j) {
+        set_scale_min_k4(j, std::min<uint8_t>(63, Ls[j]), std::min<uint8_t>(63, Lm[j]), y->scales);
+    }
+    y->d = f32_to_fp16(d_block);
+    y->dmin = f32_to_fp16(m_block);
+    requantize_and_pack(x, L, y);
+}
+}  // namespace
+
+void quantize_row_q5_k(const float* x, void* vy, int64_t k, const float* imatrix) {
+    auto* y = static_cast<block_q5_K*>(vy);
+    for (int64_t i = 0; i < k / QK_K; ++i) {
+        if (imatrix) {
+            quantize_block_q5_k_weighted(x + i * QK_K, y + i, imatrix + i * QK_K);
+        } else {
+            quantize_block_q5_k(x + i * QK_K, y + i);
+        }
+    }
+}
+
+void dequantize_row_q5_k(const void* vx, float* y, int64_t k) {
+    const auto* x = static_cast<const block_q5_K*>(vx);
+    for (int64_t i = 0; i < k / QK_K; ++i) {
+        const float d = fp16_to_f32(x[i].d);
+        const float min = fp16_to_f32(x[i].dmin);
+        for (int j = 0; j < kNumSub; ++j) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, x[i].scales, &sc, &m);
+            const float dl = d * sc;
+            const float ml = min * m;
+            const uint8_t* ql = x[i].qs + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            for (int l = 0; l < kSub; ++l) {
+                const int q = ((ql[l] >> shift) & 0xF) + ((x[i].qh[l] >> j) & 1 ? 16 : 0);
+                y[i * QK_K + kSub * j + l] = dl * q - ml;
+            }
+        }
+    }
+}
 
 }  // namespace lowbit::ref
