@@ -1,0 +1,315 @@
+"""A Llama-family forward pass over lowbit's kernels, written to be read top to bottom.
+
+Covers llama, mistral, qwen2 (q/k/v bias) and granite (its four scalars): RMSNorm, RoPE (normal or
+NeoX pairing, linear scaling, llama-3 frequency factors), grouped-query attention with a KV cache,
+SwiGLU feed-forward, tied or separate output embeddings. Every weight matmul is `lowbit.matmul`
+on the stored quantized tensor: the model is never expanded to float in memory.
+
+Numerics follow llama.cpp's CPU path where it is cheap to do so: the KV cache holds float16, queries
+and attention probabilities are rounded to float16 before their matmuls (ggml converts the f32 side of
+an f16 matmul to f16), and activations are quantized to the weight type's dot type inside lowbit.matmul.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ops
+
+ROPE_NORM_ARCHS = {"llama", "mistral", "granite"}  # llama.cpp's LLAMA_ROPE_TYPE_NORM: pairs (2i, 2i+1)
+ROPE_NEOX_ARCHS = {"qwen2"}                         # LLAMA_ROPE_TYPE_NEOX: pairs (i, i + n_rot/2)
+SUPPORTED_ARCHS = ROPE_NORM_ARCHS | ROPE_NEOX_ARCHS
+
+
+class ModelError(ValueError):
+    """The file describes a model this forward pass cannot run (architecture, shapes, settings)."""
+
+
+@dataclass
+class Config:
+    arch: str
+    n_layer: int
+    n_embd: int
+    n_ff: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int
+    n_vocab: int
+    n_ctx_train: int
+    rms_eps: float
+    rope_base: float
+    n_rot: int
+    rope_neox: bool
+    rope_freq_scale: float = 1.0        # linear RoPE scaling: positions are multiplied by this
+    attention_scale: float = 0.0        # granite; 0 means 1/sqrt(head_dim)
+    embedding_scale: float = 1.0        # granite
+    residual_scale: float = 1.0         # granite
+    logit_scale: float = 1.0            # granite (logits are divided by it)
+
+    @classmethod
+    def from_metadata(cls, md: dict) -> "Config":
+        arch = md.get("general.architecture")
+        if arch not in SUPPORTED_ARCHS:
+            raise ModelError(f"[model] architecture {arch!r} is not supported; supported: {sorted(SUPPORTED_ARCHS)}")
+
+        def get(key, default=None):
+            v = md.get(f"{arch}.{key}", default)
+            if v is None:
+                raise ModelError(f"[model] missing metadata key {arch}.{key}")
+            return v
+
+        n_embd = int(get("embedding_length"))
+        n_head = int(get("attention.head_count"))
+        n_head_kv = get("attention.head_count_kv", n_head)
+        if isinstance(n_head_kv, (list, tuple)):  # per-layer counts: only the uniform case is supported
+            if len(set(n_head_kv)) != 1:
+                raise ModelError("[model] per-layer head_count_kv is not supported")
+            n_head_kv = n_head_kv[0]
+        head_dim = int(md.get(f"{arch}.attention.key_length", n_embd // n_head))
+        scaling = md.get(f"{arch}.rope.scaling.type", "none")
+        freq_scale = 1.0
+        if scaling == "linear":
+            freq_scale = 1.0 / float(get("rope.scaling.factor"))
+        elif scaling not in ("none", None):
+            raise ModelError(f"[model] RoPE scaling {scaling!r} is not supported (only linear)")
+        n_vocab = md.get(f"{arch}.vocab_size") or len(md.get("tokenizer.ggml.tokens", []))
+        cfg = cls(
+            arch=arch,
+            n_layer=int(get("block_count")),
+            n_embd=n_embd,
+            n_ff=int(get("feed_forward_length")),
+            n_head=n_head,
+            n_head_kv=int(n_head_kv),
+            head_dim=head_dim,
+            n_vocab=int(n_vocab),
+            n_ctx_train=int(get("context_length")),
+            rms_eps=float(get("attention.layer_norm_rms_epsilon")),
+            rope_base=float(md.get(f"{arch}.rope.freq_base", 10000.0)),
+            n_rot=int(md.get(f"{arch}.rope.dimension_count", head_dim)),
+            rope_neox=arch in ROPE_NEOX_ARCHS,
+            rope_freq_scale=freq_scale,
+        )
+        if arch == "granite":
+            cfg.attention_scale = float(md.get("granite.attention.scale", 0.0))
+            cfg.embedding_scale = float(md.get("granite.embedding_scale", 1.0))
+            cfg.residual_scale = float(md.get("granite.residual_scale", 1.0))
+            cfg.logit_scale = float(md.get("granite.logit_scale", 1.0))
+        if cfg.n_head % cfg.n_head_kv:
+            raise ModelError(f"[model] head_count {cfg.n_head} is not a multiple of head_count_kv {cfg.n_head_kv}")
+        return cfg
+
+
+@dataclass
+class LayerWeights:
+    attn_norm: np.ndarray            # (n_embd,) f32
+    wq: ops.QuantizedTensor          # (n_head * head_dim, n_embd)
+    wk: ops.QuantizedTensor          # (n_head_kv * head_dim, n_embd)
+    wv: ops.QuantizedTensor          # (n_head_kv * head_dim, n_embd)
+    wo: ops.QuantizedTensor          # (n_embd, n_head * head_dim)
+    ffn_norm: np.ndarray             # (n_embd,) f32
+    w_gate: ops.QuantizedTensor      # (n_ff, n_embd)
+    w_up: ops.QuantizedTensor        # (n_ff, n_embd)
+    w_down: ops.QuantizedTensor      # (n_embd, n_ff)
+    bq: np.ndarray | None = None     # (n_head * head_dim,) f32, qwen2
+    bk: np.ndarray | None = None     # (n_head_kv * head_dim,) f32
+    bv: np.ndarray | None = None     # (n_head_kv * head_dim,) f32
+
+
+@dataclass
+class Weights:
+    tok_embd: ops.QuantizedTensor    # (n_vocab, n_embd)
+    output_norm: np.ndarray          # (n_embd,) f32
+    output: ops.QuantizedTensor      # (n_vocab, n_embd); the same object as tok_embd when tied
+    layers: list[LayerWeights] = field(default_factory=list)
+    rope_freqs: np.ndarray | None = None  # (n_rot/2,) f32 llama-3 frequency factors, divides theta
+
+    @classmethod
+    def from_gguf(cls, f, cfg: Config) -> "Weights":
+        """f: an open lowbit GGUF file (tensor(name) -> QuantizedTensor view, array(name) -> f32)."""
+        names = set(f.tensors)
+
+        def q(name, shape):
+            if name not in names:
+                raise ModelError(f"[model] missing tensor {name}")
+            t = f.tensor(name)
+            if tuple(t.shape) != tuple(shape):
+                raise ModelError(f"[model] tensor {name} has shape {t.shape}, expected {tuple(shape)}")
+            return t
+
+        def vec(name, n, optional=False):
+            if name not in names:
+                if optional:
+                    return None
+                raise ModelError(f"[model] missing tensor {name}")
+            a = np.ascontiguousarray(f.array(name), dtype=np.float32).reshape(-1)
+            if a.shape != (n,):
+                raise ModelError(f"[model] tensor {name} has {a.size} values, expected {n}")
+            return a
+
+        d, hd = cfg.n_embd, cfg.head_dim
+        tok = q("token_embd.weight", (cfg.n_vocab, d))
+        out = q("output.weight", (cfg.n_vocab, d)) if "output.weight" in names else tok  # tied embeddings
+        layers = []
+        for i in range(cfg.n_layer):
+            p = f"blk.{i}."
+            layers.append(LayerWeights(
+                attn_norm=vec(p + "attn_norm.weight", d),
+                wq=q(p + "attn_q.weight", (cfg.n_head * hd, d)),
+                wk=q(p + "attn_k.weight", (cfg.n_head_kv * hd, d)),
+                wv=q(p + "attn_v.weight", (cfg.n_head_kv * hd, d)),
+                wo=q(p + "attn_output.weight", (d, cfg.n_head * hd)),
+                ffn_norm=vec(p + "ffn_norm.weight", d),
+                w_gate=q(p + "ffn_gate.weight", (cfg.n_ff, d)),
+                w_up=q(p + "ffn_up.weight", (cfg.n_ff, d)),
+                w_down=q(p + "ffn_down.weight", (d, cfg.n_ff)),
+                bq=vec(p + "attn_q.bias", cfg.n_head * hd, optional=True),
+                bk=vec(p + "attn_k.bias", cfg.n_head_kv * hd, optional=True),
+                bv=vec(p + "attn_v.bias", cfg.n_head_kv * hd, optional=True),
+            ))
+        freqs = vec("rope_freqs.weight", cfg.n_rot // 2, optional=True)
+        return cls(tok_embd=tok, output_norm=vec("output_norm.weight", d), output=out, layers=layers,
+                   rope_freqs=freqs)
+
+
+class KVCache:
+    """Keys and values of every layer for positions [0, n_ctx), stored as float16 like llama.cpp's
+    default cache type."""
+
+    def __init__(self, cfg: Config, n_ctx: int):
+        shape = (cfg.n_layer, n_ctx, cfg.n_head_kv, cfg.head_dim)
+        self.k = np.zeros(shape, np.float16)  # (n_layer, n_ctx, n_head_kv, head_dim)
+        self.v = np.zeros(shape, np.float16)  # (n_layer, n_ctx, n_head_kv, head_dim)
+        self.n_ctx = n_ctx
+
+    def clear(self) -> None:
+        self.k[...] = 0
+        self.v[...] = 0
+
+
+def rmsnorm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
+    """x: (T, d) f32 -> x / sqrt(mean(x^2) + eps) * weight."""
+    ms = np.mean(x.astype(np.float32) ** 2, axis=-1, keepdims=True)
+    return (x / np.sqrt(ms + eps)).astype(np.float32) * weight
+
+
+def rope_angles(cfg: Config, pos: np.ndarray, freqs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """cos and sin of theta = pos * freq_scale * base^(-2i/n_rot) / factor_i: each (T, n_rot/2)."""
+    i = np.arange(cfg.n_rot // 2, dtype=np.float64)
+    inv_freq = cfg.rope_base ** (-2.0 * i / cfg.n_rot)
+    if freqs is not None:
+        inv_freq = inv_freq / freqs
+    theta = (pos.astype(np.float64) * cfg.rope_freq_scale)[:, None] * inv_freq[None, :]
+    return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+
+
+def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, neox: bool, n_rot: int) -> np.ndarray:
+    """Rotate the first n_rot dims of every head. x: (T, H, head_dim); cos/sin: (T, n_rot/2)."""
+    out = x.copy()
+    c, s = cos[:, None, :], sin[:, None, :]
+    if neox:  # pairs (i, i + n_rot/2)
+        x0, x1 = x[..., : n_rot // 2], x[..., n_rot // 2: n_rot]
+        out[..., : n_rot // 2] = x0 * c - x1 * s
+        out[..., n_rot // 2: n_rot] = x0 * s + x1 * c
+    else:     # pairs (2i, 2i+1): GGUF's llama Q/K rows were permuted by the converter to match this
+        x0, x1 = x[..., 0:n_rot:2], x[..., 1:n_rot:2]
+        out[..., 0:n_rot:2] = x0 * c - x1 * s
+        out[..., 1:n_rot:2] = x0 * s + x1 * c
+    return out
+
+
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos0: int, scale: float) -> np.ndarray:
+    """Causal grouped-query attention.
+
+    q: (T, H, hd) queries at positions pos0..pos0+T-1; k, v: (S, Hkv, hd) f16 cache rows 0..S-1 with
+    S = pos0 + T. Returns (T, H * hd) f32.
+    """
+    T, H, hd = q.shape
+    S, Hkv, _ = k.shape
+    group = H // Hkv
+    qh = q.astype(np.float16).astype(np.float32).reshape(T, Hkv, group, hd).transpose(1, 2, 0, 3)  # (Hkv, g, T, hd)
+    kh = k.astype(np.float32).transpose(1, 2, 0)   # (Hkv, hd, S)
+    vh = v.astype(np.float32).transpose(1, 0, 2)   # (Hkv, S, hd)
+    scores = (qh @ kh[:, None]) * scale            # (Hkv, g, T, S)
+    # query t (at position pos0 + t) sees keys at positions <= pos0 + t
+    mask = np.arange(S)[None, :] > (pos0 + np.arange(T))[:, None]
+    scores = np.where(mask, -np.inf, scores)
+    scores -= scores.max(axis=-1, keepdims=True)
+    probs = np.exp(scores)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    probs = probs.astype(np.float16).astype(np.float32)  # ggml rounds the f32 side of an f16 matmul
+    out = probs @ vh[:, None]                            # (Hkv, g, T, hd)
+    return out.transpose(2, 0, 1, 3).reshape(T, H * hd).astype(np.float32)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    return x / (1.0 + np.exp(-x))
+
+
+class LlamaModel:
+    def __init__(self, cfg: Config, weights: Weights, threads: int | None = None):
+        self.cfg = cfg
+        self.w = weights
+        self.threads = threads
+
+    @classmethod
+    def from_gguf(cls, f, threads: int | None = None) -> "LlamaModel":
+        cfg = Config.from_metadata(f.metadata)
+        return cls(cfg, Weights.from_gguf(f, cfg), threads)
+
+    def new_cache(self, n_ctx: int) -> KVCache:
+        return KVCache(self.cfg, n_ctx)
+
+    def _linear(self, x: np.ndarray, w: ops.QuantizedTensor, bias: np.ndarray | None = None) -> np.ndarray:
+        y = ops.matmul(x, w, threads=self.threads)
+        return y + bias if bias is not None else y
+
+    def embed(self, tokens: np.ndarray) -> np.ndarray:
+        """Rows of the token embedding, dequantized: (T,) int -> (T, n_embd) f32 (ggml_get_rows)."""
+        emb = self.w.tok_embd
+        rows = emb.data.reshape(emb.shape[0], -1)[tokens]
+        x = ops.QuantizedTensor(np.ascontiguousarray(rows).reshape(-1), emb.qtype, (len(tokens), emb.shape[1]))
+        return x.dequantize(threads=self.threads) * np.float32(self.cfg.embedding_scale)
+
+    def block(self, i: int, x: np.ndarray, pos0: int, cache: KVCache, cos, sin) -> np.ndarray:
+        """One transformer block on x: (T, n_embd), writing this layer's K/V at pos0..pos0+T-1."""
+        cfg, lw = self.cfg, self.w.layers[i]
+        T = x.shape[0]
+        h = rmsnorm(x, lw.attn_norm, cfg.rms_eps)
+        q = self._linear(h, lw.wq, lw.bq).reshape(T, cfg.n_head, cfg.head_dim)
+        k = self._linear(h, lw.wk, lw.bk).reshape(T, cfg.n_head_kv, cfg.head_dim)
+        v = self._linear(h, lw.wv, lw.bv).reshape(T, cfg.n_head_kv, cfg.head_dim)
+        q = rope(q, cos, sin, cfg.rope_neox, cfg.n_rot)
+        k = rope(k, cos, sin, cfg.rope_neox, cfg.n_rot)
+        cache.k[i, pos0:pos0 + T] = k
+        cache.v[i, pos0:pos0 + T] = v
+        scale = cfg.attention_scale or 1.0 / math.sqrt(cfg.head_dim)
+        a = attention(q, cache.k[i, : pos0 + T], cache.v[i, : pos0 + T], pos0, scale)
+        x = x + self._linear(a, lw.wo) * np.float32(cfg.residual_scale)
+        h = rmsnorm(x, lw.ffn_norm, cfg.rms_eps)
+        g = self._linear(h, lw.w_gate)
+        u = self._linear(h, lw.w_up)
+        x = x + self._linear(silu(g) * u, lw.w_down) * np.float32(cfg.residual_scale)
+        return x
+
+    def forward(self, tokens, pos0: int, cache: KVCache, logits_from: int = -1) -> np.ndarray:
+        """Run tokens (T,) at positions pos0..pos0+T-1; return logits (T - logits_from, n_vocab) for the
+        tokens from index logits_from on (default: only the last), as llama.cpp computes only the
+        outputs it is asked for."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        T = len(tokens)
+        if T == 0:
+            raise ValueError("[forward] no tokens")
+        if pos0 < 0 or pos0 + T > cache.n_ctx:
+            raise ValueError(f"[forward] positions {pos0}..{pos0 + T - 1} do not fit the cache of {cache.n_ctx}")
+        if tokens.min() < 0 or tokens.max() >= self.cfg.n_vocab:
+            raise ValueError(f"[forward] token ids must be in [0, {self.cfg.n_vocab})")
+        cos, sin = rope_angles(self.cfg, np.arange(pos0, pos0 + T), self.w.rope_freqs)
+        x = self.embed(tokens)
+        for i in range(self.cfg.n_layer):
+            x = self.block(i, x, pos0, cache, cos, sin)
+        start = T - 1 if logits_from < 0 else logits_from
+        h = rmsnorm(x[start:], self.w.output_norm, self.cfg.rms_eps)
+        return self._linear(h, self.w.output) / np.float32(self.cfg.logit_scale)
