@@ -99,6 +99,9 @@ def _distributions(rng, rows: int, k: int) -> dict[str, np.ndarray]:
         "int_ties": ties,
         "sign_ties": rng.choice([-3.0, 3.0, -1.0, 1.0, 0.0, -0.0], size=shape),  # +a and -a share amax
         "tiny": normal * 1e-30,
+        # d = amax/127 is subnormal, 1/d overflows to inf: the reference's float -> int8 casts then
+        # see inf/NaN, and ggml's bytes are those of x86's cvttss2si (low byte of 0x80000000)
+        "subnormal_scale": normal * 1e-38,
         "huge": normal * 1e30,
         "outlier": outlier,
         "sparse": sparse,

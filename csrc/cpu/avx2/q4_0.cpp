@@ -23,9 +23,9 @@ void quantize_block(const float* x, block_q4_0* y) {
     const __m256 idv = _mm256_set1_ps(id), half = _mm256_set1_ps(8.5f);
     __m256i q[4];
     for (int i = 0; i < 4; ++i) {
-        // x*id + 8.5 >= 0.5 - ulps, so truncation (the reference's int8 cast) is cvtt; multiply
-        // and add stay separate roundings.
-        const __m256i t = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], idv), half));
+        // x*id + 8.5 >= 0.5 - ulps, so the reference's int8 cast is cvtt (+ low byte, see
+        // low_byte_i8); multiply and add stay separate roundings.
+        const __m256i t = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], idv), half)));
         q[i] = _mm256_min_epi32(t, _mm256_set1_epi32(15));
     }
     pack_nibbles_32(pack_epi32_epi8(q[0], q[1], q[2], q[3]), y->qs);

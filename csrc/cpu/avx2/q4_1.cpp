@@ -27,7 +27,7 @@ void quantize_block(const float* x, block_q4_1* y) {
     __m256i q[4];
     for (int i = 0; i < 4; ++i) {
         const __m256 s = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[i], minv), idv), half);
-        q[i] = _mm256_min_epi32(_mm256_cvttps_epi32(s), _mm256_set1_epi32(15));
+        q[i] = _mm256_min_epi32(low_byte_i8(_mm256_cvttps_epi32(s)), _mm256_set1_epi32(15));
     }
     pack_nibbles_32(pack_epi32_epi8(q[0], q[1], q[2], q[3]), y->qs);
 }

@@ -23,7 +23,7 @@ void quantize_block(const float* x, block_q5_0* y) {
     const __m256 idv = _mm256_set1_ps(id), half = _mm256_set1_ps(16.5f);
     __m256i q[4];
     for (int i = 0; i < 4; ++i) {
-        const __m256i t = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], idv), half));
+        const __m256i t = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], idv), half)));
         q[i] = _mm256_min_epi32(t, _mm256_set1_epi32(31));
     }
     pack_q5_32(pack_epi32_epi8(q[0], q[1], q[2], q[3]), y->qs, y->qh);

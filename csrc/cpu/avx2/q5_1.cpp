@@ -25,8 +25,8 @@ void quantize_block(const float* x, block_q5_1* y) {
     const __m256 minv = _mm256_set1_ps(min), idv = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
     __m256i q[4];
     for (int i = 0; i < 4; ++i)
-        q[i] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[i], minv), idv), half));
-    const __m256i L = pack_epi32_epi8(q[0], q[1], q[2], q[3]);  // levels <= 31: the saturating packs are exact
+        q[i] = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[i], minv), idv), half)));
+    const __m256i L = pack_epi32_epi8(q[0], q[1], q[2], q[3]);  // the low bytes: the reference's uint8_t cast
     pack_q5_32(L, y->qs, y->qh);
 }
 }  // namespace

@@ -32,7 +32,7 @@ void quantize_block(const float* x, block_q8_K* y) {
         __m256i q[4];
         for (int i = 0; i < 4; ++i) {
             const __m256i n = nearest_int_8(_mm256_mul_ps(s, _mm256_loadu_ps(x + g + 8 * i)));
-            q[i] = _mm256_min_epi32(n, cap);
+            q[i] = low_byte_i8(_mm256_min_epi32(n, cap));  // the int8_t store of MIN(127, v)
         }
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(y->qs + g), pack_epi32_epi8(q[0], q[1], q[2], q[3]));
         y->bsums[g / 16] = static_cast<int16_t>(hsum_epi32(_mm256_add_epi32(q[0], q[1])));

@@ -56,6 +56,12 @@ static inline float first_equal(const float* x, int n, float value, bool absolut
     return value;  // unreachable when value came from x
 }
 
+// C's float -> int8_t / uint8_t conversion as the scalar reference is compiled on x86 (cvttss2si,
+// then the low byte), applied to the cvtt result t: the low byte, sign-extended. For in-range values
+// this is the identity; it keeps matching the reference where x * (1/d) overflows (a subnormal d
+// makes 1/d inf, and cvtt's 0x80000000 has low byte 0), where a saturating pack would give -128.
+static inline __m256i low_byte_i8(__m256i t) { return _mm256_srai_epi32(_mm256_slli_epi32(t, 24), 24); }
+
 // C roundf (half away from zero). _mm256_round_ps has no such mode (its nearest is half-to-even):
 // truncate, then step one away from zero where the dropped fraction is >= 0.5. v - trunc(v) is exact.
 static inline __m256 round_half_away_ps(__m256 v) {
@@ -67,7 +73,7 @@ static inline __m256 round_half_away_ps(__m256 v) {
     return _mm256_add_ps(t, _mm256_and_ps(ge, step));
 }
 
-// 4 x 8 int32 (each within int8 range) -> 32 int8 in element order. The packs work per 128-bit
+// 4 x 8 int32 (each within int8 range, e.g. from low_byte_i8) -> 32 int8 in element order. The packs work per 128-bit
 // lane, leaving dwords ordered a0 b0 c0 d0 a1 b1 c1 d1; one permute restores a0 a1 b0 b1 ...
 static inline __m256i pack_epi32_epi8(__m256i a, __m256i b, __m256i c, __m256i d) {
     const __m256i abcd = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
@@ -88,8 +94,8 @@ static inline __m256i quantize_q8_32(const float* x, float* d_out) {
     *d_out = d;
     const __m256 idv = _mm256_set1_ps(id);
     __m256i q[4];
-    for (int i = 0; i < 4; ++i) q[i] = _mm256_cvttps_epi32(round_half_away_ps(_mm256_mul_ps(v[i], idv)));
-    return pack_epi32_epi8(q[0], q[1], q[2], q[3]);  // |q| <= 127: the saturating packs are exact
+    for (int i = 0; i < 4; ++i) q[i] = low_byte_i8(_mm256_cvttps_epi32(round_half_away_ps(_mm256_mul_ps(v[i], idv))));
+    return pack_epi32_epi8(q[0], q[1], q[2], q[3]);
 }
 
 // Sum of 32 int8: unsigned 1 x signed q in pairs (maddubs, no saturation at |sum| <= 254), then pairs
@@ -99,15 +105,18 @@ static inline int hsum_i8x32(__m256i q) {
     return hsum_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-// 32 levels (bytes <= 15, element order) -> the q4_0 nibble layout. The 16-bit shift cannot carry
-// into the neighbouring byte because the high nibble of every byte is zero.
+// 32 levels (bytes, element order) -> the q4_0 nibble layout: byte j = L[j] | (L[j+16] << 4),
+// truncated to 8 bits as the reference's uint8_t store. The & 0xF0 drops what the 16-bit shift
+// carries over from the neighbouring byte (nothing for levels <= 15).
 static inline void pack_nibbles_32(__m256i L, uint8_t* qs) {
-    const __m128i packed = _mm_or_si128(_mm256_castsi256_si128(L), _mm_slli_epi16(_mm256_extracti128_si256(L, 1), 4));
+    const __m128i hi = _mm_and_si128(_mm_slli_epi16(_mm256_extracti128_si256(L, 1), 4), _mm_set1_epi8(static_cast<char>(0xF0)));
+    const __m128i packed = _mm_or_si128(_mm256_castsi256_si128(L), hi);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), packed);
 }
 
-// 32 levels (bytes <= 31, element order) -> the q5 layout: low nibbles as q4_0, bit 4 of level j as
-// bit j of qh. Shifting left by 3 moves bit 4 to bit 7 for movemask (bits 5..7 are zero: no carry).
+// 32 levels (bytes, element order) -> the q5 layout: low nibbles as q4_0, bit 4 of level j as bit j
+// of qh. Shifting left by 3 moves bit 4 to bit 7 for movemask; what crosses into the upper byte of a
+// 16-bit lane lands in its bits 0..2, never bit 7.
 static inline void pack_q5_32(__m256i L, uint8_t* qs, uint8_t* qh) {
     pack_nibbles_32(_mm256_and_si256(L, _mm256_set1_epi8(0x0F)), qs);
     const uint32_t bits = static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_slli_epi16(L, 3)));

@@ -15,7 +15,7 @@ void quantize_row_q8_0(const float* x, void* vy, int64_t k, const float*) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;  // a true division, as the reference
         y[i].d = float_to_half(d);
         const __m512 idv = _mm512_set1_ps(id);
-        // |q| <= 127: the truncating narrow (vpmovdb) is the reference's int8 conversion
+        // vpmovdb keeps the low byte, as the reference's int8 conversion does (see avx2::low_byte_i8)
         const __m128i q0 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away_ps(_mm512_mul_ps(v0, idv))));
         const __m128i q1 = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(round_half_away_ps(_mm512_mul_ps(v1, idv))));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y[i].qs), q0);

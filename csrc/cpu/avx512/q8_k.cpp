@@ -35,7 +35,9 @@ void quantize_block(const float* x, block_q8_K* y) {
     const __m512 s = _mm512_set1_ps(iscale);
     const __m512i cap = _mm512_set1_epi32(127);
     for (int g = 0; g < QK_K / 16; ++g) {
-        const __m512i q = _mm512_min_epi32(nearest_int_16(_mm512_mul_ps(s, _mm512_loadu_ps(x + 16 * g))), cap);
+        const __m512i n = _mm512_min_epi32(nearest_int_16(_mm512_mul_ps(s, _mm512_loadu_ps(x + 16 * g))), cap);
+        // the int8_t store keeps the low byte (matters only when iscale overflowed); bsums add those
+        const __m512i q = _mm512_srai_epi32(_mm512_slli_epi32(n, 24), 24);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y->qs + 16 * g), _mm512_cvtepi32_epi8(q));
         y->bsums[g] = static_cast<int16_t>(_mm512_reduce_add_epi32(q));
     }
