@@ -1,11 +1,32 @@
 // The AVX2 (+FMA, F16C) kernel table. Empty slots fall back to the generic reference.
+// Weight-type quantizers here take the plain (no imatrix) path themselves and hand an importance
+// matrix to the reference; K-quant and IQ quantizers have no AVX2 version yet (the search-based
+// reference is the hot part there), so only their dequantize slots are filled.
 #include "../../core/kernels.h"
+#include "avx2.h"
 
 namespace lowbit {
 
 namespace {
 KernelTable make_avx2_table() {
     KernelTable t;
+    auto set = [&](QType q, quantize_row_fn qf, dequantize_row_fn df) { t.types[static_cast<int>(q)] = {qf, df}; };
+    set(QType::F16, avx2::quantize_row_f16, avx2::dequantize_row_f16);
+    set(QType::BF16, avx2::quantize_row_bf16, avx2::dequantize_row_bf16);
+    set(QType::Q4_0, avx2::quantize_row_q4_0, avx2::dequantize_row_q4_0);
+    set(QType::Q4_1, avx2::quantize_row_q4_1, avx2::dequantize_row_q4_1);
+    set(QType::Q5_0, avx2::quantize_row_q5_0, avx2::dequantize_row_q5_0);
+    set(QType::Q5_1, avx2::quantize_row_q5_1, avx2::dequantize_row_q5_1);
+    set(QType::Q8_0, avx2::quantize_row_q8_0, avx2::dequantize_row_q8_0);
+    set(QType::Q8_1, avx2::quantize_row_q8_1, avx2::dequantize_row_q8_1);
+    set(QType::Q2_K, nullptr, avx2::dequantize_row_q2_k);
+    set(QType::Q3_K, nullptr, avx2::dequantize_row_q3_k);
+    set(QType::Q4_K, nullptr, avx2::dequantize_row_q4_k);
+    set(QType::Q5_K, nullptr, avx2::dequantize_row_q5_k);
+    set(QType::Q6_K, nullptr, avx2::dequantize_row_q6_k);
+    set(QType::Q8_K, avx2::quantize_row_q8_k, avx2::dequantize_row_q8_k);
+    set(QType::IQ4_NL, nullptr, avx2::dequantize_row_iq4_nl);
+    set(QType::IQ4_XS, nullptr, avx2::dequantize_row_iq4_xs);
     return t;
 }
 }  // namespace
