@@ -128,14 +128,19 @@ void make_qx_quants_lanes(const float* xt, const float* wt, int nmax_i, float* s
     const M zero_group = V::lt(amax, V::set1(kGroupMaxEps));
     F l_iscale = V::zero(), scale = V::zero();
     if (!V::all(zero_group)) {
+        // w and w*x are the same in every pass: computed once (the products round the same)
+        F w[n], wx[n];
+        for (int i = 0; i < n; ++i) {
+            const F x = V::load(xt + i * N);
+            w[i] = wt ? V::load(wt + i * N) : V::mul(x, x);
+            wx[i] = V::mul(w[i], x);
+        }
         auto sums = [&](F iscale, F& sumlx, F& suml2) {
             sumlx = suml2 = V::zero();
             for (int i = 0; i < n; ++i) {
-                const F x = V::load(xt + i * N);
-                const F l = V::to_float(V::clamp(V::nearest_int(V::mul(iscale, x)), -nmax_i, nmax_i - 1));
-                const F w = wt ? V::load(wt + i * N) : V::mul(x, x);
-                sumlx = V::add(sumlx, V::mul(V::mul(w, x), l));
-                suml2 = V::add(suml2, V::mul(V::mul(w, l), l));
+                const F l = V::to_float(V::clamp(V::nearest_int(V::mul(iscale, V::load(xt + i * N))), -nmax_i, nmax_i - 1));
+                sumlx = V::add(sumlx, V::mul(wx[i], l));
+                suml2 = V::add(suml2, V::mul(V::mul(w[i], l), l));
             }
         };
         F sumlx, suml2;

@@ -119,6 +119,16 @@ void quantize_row_chunked(const float* x, const float* qw, Block* y, int64_t nb,
     }
 }
 
+// Runs `run(vec, x, qw, first_block, count)` with the vocabulary V on the super-blocks that fill
+// whole chunks, and with the narrower V::Base on the rest, so that a row's tail pads less.
+template <class V, int n, class Run>
+void split_row(const float* x, const float* qw, int64_t nb, Run run) {
+    constexpr int SB = Chunk<V, n>::SB;
+    const int64_t bulk = nb / SB * SB;
+    if (bulk > 0) run(V{}, x, qw, 0, bulk);
+    if (bulk < nb) run(typename V::Base{}, x + bulk * QK_K, qw ? qw + bulk * QK_K : nullptr, bulk, nb - bulk);
+}
+
 // Levels of n values against a stored scale d (and min dm): clamp(round((x + dm) / d), lo, hi) +
 // bias, elementwise, exactly as the reference's requantization loops.
 template <class V, int n, bool kWithMin>
@@ -221,8 +231,11 @@ void finish_q45_k(const float* x, const float* qw, const Chunk<V, 32>& c, int g0
 
 template <class V, int kNmax, class Block>
 void quantize_row_q45_k(const float* x, void* vy, int64_t k, const float* qw) {
-    quantize_row_chunked<V, 32, true>(x, qw, static_cast<Block*>(vy), k / QK_K, search_q45_k<V, kNmax>,
-                                      finish_q45_k<V, kNmax, Block>);
+    auto* y = static_cast<Block*>(vy);
+    split_row<V, 32>(x, qw, k / QK_K, [y](auto vec, const float* xs, const float* qs, int64_t i0, int64_t nbs) {
+        using W = decltype(vec);
+        quantize_row_chunked<W, 32, true>(xs, qs, y + i0, nbs, search_q45_k<W, kNmax>, finish_q45_k<W, kNmax, Block>);
+    });
 }
 
 // ---- q6_K --------------------------------------------------------------------------------------
@@ -272,7 +285,11 @@ void finish_q6_k(const float* x, const float*, const Chunk<V, 16>& c, int g0, bl
 
 template <class V>
 void quantize_row_q6_k(const float* x, void* vy, int64_t k, const float* qw) {
-    quantize_row_chunked<V, 16, false>(x, qw, static_cast<block_q6_K*>(vy), k / QK_K, search_q6_k<V>, finish_q6_k<V>);
+    auto* y = static_cast<block_q6_K*>(vy);
+    split_row<V, 16>(x, qw, k / QK_K, [y](auto vec, const float* xs, const float* qs, int64_t i0, int64_t nbs) {
+        using W = decltype(vec);
+        quantize_row_chunked<W, 16, false>(xs, qs, y + i0, nbs, search_q6_k<W>, finish_q6_k<W>);
+    });
 }
 
 // ---- q2_K --------------------------------------------------------------------------------------
@@ -346,7 +363,11 @@ void finish_q2_k(const float* x, const float* qw, const Chunk<V, 16>& c, int g0,
 
 template <class V>
 void quantize_row_q2_k(const float* x, void* vy, int64_t k, const float* qw) {
-    quantize_row_chunked<V, 16, true>(x, qw, static_cast<block_q2_K*>(vy), k / QK_K, search_q2_k<V>, finish_q2_k<V>);
+    auto* y = static_cast<block_q2_K*>(vy);
+    split_row<V, 16>(x, qw, k / QK_K, [y](auto vec, const float* xs, const float* qs, int64_t i0, int64_t nbs) {
+        using W = decltype(vec);
+        quantize_row_chunked<W, 16, true>(xs, qs, y + i0, nbs, search_q2_k<W>, finish_q2_k<W>);
+    });
 }
 
 // ---- q3_K --------------------------------------------------------------------------------------
@@ -416,7 +437,11 @@ void finish_q3_k(const float* x, const float* qw, const Chunk<V, 16>& c, int g0,
 
 template <class V>
 void quantize_row_q3_k(const float* x, void* vy, int64_t k, const float* qw) {
-    quantize_row_chunked<V, 16, true>(x, qw, static_cast<block_q3_K*>(vy), k / QK_K, search_q3_k<V>, finish_q3_k<V>);
+    auto* y = static_cast<block_q3_K*>(vy);
+    split_row<V, 16>(x, qw, k / QK_K, [y](auto vec, const float* xs, const float* qs, int64_t i0, int64_t nbs) {
+        using W = decltype(vec);
+        quantize_row_chunked<W, 16, true>(xs, qs, y + i0, nbs, search_q3_k<W>, finish_q3_k<W>);
+    });
 }
 
 }  // namespace
