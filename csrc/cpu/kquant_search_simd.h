@@ -138,7 +138,8 @@ void make_qx_quants_lanes(const float* xt, const float* wt, int nmax_i, float* s
         auto sums = [&](F iscale, F& sumlx, F& suml2) {
             sumlx = suml2 = V::zero();
             for (int i = 0; i < n; ++i) {
-                const F l = V::to_float(V::clamp(V::nearest_int(V::mul(iscale, V::load(xt + i * N))), -nmax_i, nmax_i - 1));
+                const auto li = V::nearest_int(V::mul(iscale, V::load(xt + i * N)));
+                const F l = V::to_float(V::clamp(li, -nmax_i, nmax_i - 1));
                 sumlx = V::add(sumlx, V::mul(wx[i], l));
                 suml2 = V::add(suml2, V::mul(V::mul(w[i], l), l));
             }
@@ -210,10 +211,15 @@ void make_q3_quants_lanes(const float* xt, int nmax, float* scale_out, uint8_t* 
             M take = V::mand(active, V::mand(V::gt(slx0, V::zero()), V::ineq(new_l, L[i])));
             take = V::mand(take, V::mand(V::gt(sl2, V::zero()),
                                          V::gt(V::mul(V::mul(slx, slx), suml2), V::mul(V::mul(sumlx, sumlx), sl2))));
-            L[i] = V::blend(take, L[i], new_l);
-            sumlx = V::blend(take, sumlx, slx);
-            suml2 = V::blend(take, suml2, sl2);
-            changed = V::mor(changed, take);
+            // A branch, not an unconditional blend: most values change in no lane, and then the
+            // next value's work does not wait for this one's long div/round/compare chain (the
+            // CPU speculates past the predicted branch, as it does for the scalar code).
+            if (V::any(take)) {
+                L[i] = V::blend(take, L[i], new_l);
+                sumlx = V::blend(take, sumlx, slx);
+                suml2 = V::blend(take, suml2, sl2);
+                changed = V::mor(changed, take);
+            }
         }
         active = V::mand(active, changed);
     }

@@ -1,10 +1,10 @@
 // SIMD K-quant quantizers (q2_K .. q6_K, with and without importance weights), written once over a
-// vector vocabulary V (VecAvx2 / VecAvx512) and bit-identical to the scalar reference
-// (csrc/ref/q*_k.cpp), which they follow step by step.
+// vector vocabulary V (VecAvx2, VecAvx512, or VecX2 pairs of them) and bit-identical to the scalar
+// reference (csrc/ref/q*_k.cpp), which they follow step by step.
 //
 // The expensive part, the per-sub-block scale search, runs lane-parallel across sub-blocks
-// (kquant_search_simd.h): lane g = sub-block g of a batch of V::N consecutive sub-blocks (with 16
-// lanes and 8 sub-blocks per super-block a batch spans two super-blocks). The per-super-block rest
+// (kquant_search_simd.h): lane g = sub-block g of a batch of V::N consecutive sub-blocks (a batch
+// may span several super-blocks: 32 lanes hold four q4_K super-blocks). The per-super-block rest
 // is either cheap scalar code copied from the reference (scale quantization, make_qp_quants) or
 // elementwise (requantizing each value against the stored scales, packing), which is vectorized
 // along the values: elementwise operations reorder nothing.
@@ -76,9 +76,9 @@ void imatrix_weights(Batch<V, n>& b, typename V::F sigma2, float* sw) {
 }
 
 // Runs `search(batch, chunk, b)` on every batch of a chunk of super-blocks, then
-// `finish(x, qw, chunk, first_group, y)` on each super-block. A row whose super-block count does
-// not fill the last chunk (16 lanes, 8 groups per super-block, odd count) is padded with zeros; the
-// padding's results are dropped.
+// `finish(x, qw, chunk, first_group, y)` on each super-block. A last chunk that the row does not
+// fill (only when one batch spans several super-blocks) is padded with zeros, and the padding's
+// results are dropped.
 template <class V, int n, bool kNeedSumSquares, class Block, class Search, class Finish>
 void quantize_row_chunked(const float* x, const float* qw, Block* y, int64_t nb, Search search, Finish finish) {
     using C = Chunk<V, n>;
@@ -86,7 +86,7 @@ void quantize_row_chunked(const float* x, const float* qw, Block* y, int64_t nb,
     C chunk;
     Batch<V, n> batch;
     batch.weighted = qw != nullptr;
-    alignas(64) float xpad[C::SB * QK_K], qpad[C::SB * QK_K], ss[N];
+    alignas(64) float xpad[C::SB * QK_K], qpad[C::SB * QK_K], ss[N], ss_sb[C::SB] = {};
     for (int64_t ib = 0; ib < nb; ib += C::SB) {
         const int nsb = static_cast<int>(std::min<int64_t>(C::SB, nb - ib));
         const float* xc = x + ib * QK_K;
@@ -101,15 +101,15 @@ void quantize_row_chunked(const float* x, const float* qw, Block* y, int64_t nb,
                 qc = qpad;
             }
         }
+        if (qc && kNeedSumSquares) {
+            for (int s = 0; s < C::SB; ++s) ss_sb[s] = ref::sum_squares(xc + s * QK_K, QK_K);
+        }
         for (int b = 0; b < C::NB; ++b) {
             transpose<N, n>(xc + b * N * n, batch.xt);
             if (qc) {
                 transpose<N, n>(qc + b * N * n, batch.qt);
                 if (kNeedSumSquares) {
-                    for (int g = 0; g < N; ++g) {
-                        const int s = (b * N + g) / C::G;
-                        ss[g] = g > 0 && (b * N + g - 1) / C::G == s ? ss[g - 1] : ref::sum_squares(xc + s * QK_K, QK_K);
-                    }
+                    for (int g = 0; g < N; ++g) ss[g] = ss_sb[(b * N + g) / C::G];
                     batch.ss = V::load(ss);
                 }
             }
@@ -277,8 +277,8 @@ void finish_q6_k(const float* x, const float*, const Chunk<V, 16>& c, int g0, bl
         for (int l = 0; l < 32; ++l) {
             y->ql[64 * h + l] = static_cast<uint8_t>((Lh[l] & 0xF) | ((Lh[l + 64] & 0xF) << 4));
             y->ql[64 * h + l + 32] = static_cast<uint8_t>((Lh[l + 32] & 0xF) | ((Lh[l + 96] & 0xF) << 4));
-            y->qh[32 * h + l] = static_cast<uint8_t>((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) | ((Lh[l + 64] >> 4) << 4) |
-                                                     ((Lh[l + 96] >> 4) << 6));
+            y->qh[32 * h + l] = static_cast<uint8_t>((Lh[l] >> 4) | ((Lh[l + 32] >> 4) << 2) |
+                                                     ((Lh[l + 64] >> 4) << 4) | ((Lh[l + 96] >> 4) << 6));
         }
     }
 }

@@ -65,7 +65,9 @@ struct VecAvx2 {
     static I clamp(I v, int lo, int hi) {
         return _mm256_max_epi32(_mm256_set1_epi32(lo), _mm256_min_epi32(_mm256_set1_epi32(hi), v));
     }
-    static M ineq(I a, I b) { return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1))); }
+    static M ineq(I a, I b) {
+        return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1)));
+    }
     static F to_float(I v) { return _mm256_cvtepi32_ps(v); }  // exact for the small levels used
     // Stores the 8 lanes (each in [0, 255]) as 8 bytes.
     static void store_u8(uint8_t* p, I v) {
