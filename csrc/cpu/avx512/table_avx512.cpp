@@ -1,6 +1,7 @@
 // The AVX-512 (F, BW, VL, DQ) kernel table. Empty slots fall back to AVX2, then generic.
 #include "../../core/kernels.h"
 #include "avx512.h"
+#include "quantize_kquant_avx512.h"
 
 namespace lowbit {
 
@@ -13,6 +14,12 @@ KernelTable make_avx512_table() {
     set(QType::Q4_K, nullptr, avx512::dequantize_row_q4_k);
     set(QType::Q6_K, nullptr, avx512::dequantize_row_q6_k);
     set(QType::Q8_K, avx512::quantize_row_q8_k, nullptr);
+    // K-quant quantizers (quantize_kquant_avx512.cpp): lane-parallel scale searches, bit-exact.
+    t.types[static_cast<int>(QType::Q2_K)].quantize_row = quantize_row_q2_k_avx512;
+    t.types[static_cast<int>(QType::Q3_K)].quantize_row = quantize_row_q3_k_avx512;
+    t.types[static_cast<int>(QType::Q4_K)].quantize_row = quantize_row_q4_k_avx512;
+    t.types[static_cast<int>(QType::Q5_K)].quantize_row = quantize_row_q5_k_avx512;
+    t.types[static_cast<int>(QType::Q6_K)].quantize_row = quantize_row_q6_k_avx512;
     return t;
 }
 }  // namespace
