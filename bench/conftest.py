@@ -33,7 +33,9 @@ def pytest_terminal_summary(terminalreporter):
         return
     tr = terminalreporter
     tr.section("lowbit vs baselines (same run)")
-    keys = ["bench", "type", "shape", "threads", "lowbit_MBps", "ggml_MBps", "vs_ggml", "gguf_py_MBps", "vs_gguf_py"]
+    keys = []
+    for r in RESULTS:  # the union of the columns, in first-seen order
+        keys += [k for k in r if k not in keys]
     tr.write_line(" | ".join(f"{k:>12}" for k in keys))
     for r in RESULTS:
         cells = []

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../core/bandwidth.h"
 #include "../core/kernels.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
@@ -190,4 +191,11 @@ PYBIND11_MODULE(_core, m) {
           py::arg("isa") = "");
     m.def("cpu_info", &cpu_info);
     m.def("default_num_threads", &default_num_threads);
+    m.def("read_bandwidth", [](int64_t nbytes, int threads, int repeats) {
+        if (nbytes <= 0 || repeats <= 0) throw std::invalid_argument("[read_bandwidth] nbytes and repeats must be > 0");
+        const int nt = threads_or_default("read_bandwidth", threads);
+        py::gil_scoped_release release;
+        return read_bandwidth_gbps(static_cast<size_t>(nbytes), nt, repeats);
+    }, py::arg("nbytes") = int64_t(1) << 30, py::arg("threads") = 0, py::arg("repeats") = 5,
+       "GB/s of a STREAM-like multi-threaded read of an nbytes buffer (the GEMV roofline).");
 }

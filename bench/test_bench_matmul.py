@@ -1,0 +1,91 @@
+"""Quantized matmul: lowbit vs ggml's mul_mat (CPU backend, plain layout, persistent threadpool) and
+vs numpy (dequantize + float32 matmul), all timed in the same run; for m = 1 on matrices larger than
+the last-level cache, also the fraction of the read bandwidth measured by a STREAM-like read.
+
+    python -m pytest bench/test_bench_matmul.py -q        (LOWBIT_BENCH_FULL=1 for every shape)
+
+Reported: weight GB/s for m = 1 (bytes of W / time), GFLOP/s for larger m (2*m*n*k / time).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pytest
+
+import ggml_matmul
+import lowbit
+from conftest import RESULTS, best_time
+
+pytestmark = pytest.mark.skipif(not hasattr(lowbit, "matmul"), reason="lowbit.matmul not built")
+
+TYPES = ["q4_0", "q4_1", "q5_k", "q4_k", "q6_k", "q8_0", "iq4_xs", "f16"]
+FULL = os.environ.get("LOWBIT_BENCH_FULL") == "1"
+SHAPES = [(4096, 4096), (14336, 4096), (28672, 4096), (4096, 14336), (576, 576), (1536, 576), (576, 1536)]
+if not FULL:  # the shapes the issue's bars name, and the small SmolLM2-like ones
+    SHAPES = [(4096, 4096), (14336, 4096), (28672, 4096), (1536, 576)]
+MS = [1, 8, 32, 512] if FULL else [1, 512]
+LLC_BYTES = 32 << 20  # matrices larger than this stream from DRAM on the machines we target
+
+
+@functools.lru_cache(maxsize=4)
+def _weights(n, k):
+    rng = np.random.default_rng(n * 7 + k)
+    return (rng.standard_normal((n, k)) * 0.02).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _quantized(qtype, n, k):
+    return lowbit.quantize(_weights(n, k), qtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_bw(threads):
+    return lowbit._core.read_bandwidth(1 << 30, threads, 5)
+
+
+def _cases():
+    for n, k in SHAPES:
+        for m in MS:
+            if m == 512 and (n, k) not in ((4096, 4096), (1536, 576)):
+                continue  # GEMM bars are on 4096x4096; the big ones take too long at m=512
+            for qtype in TYPES:
+                for threads in (1, 2):
+                    yield pytest.param(qtype, n, k, m, threads, id=f"{qtype}-{n}x{k}-m{m}-t{threads}")
+
+
+@pytest.mark.parametrize("qtype,n,k,m,threads", list(_cases()))
+def test_matmul(benchmark, qtype, n, k, m, threads):
+    qt = _quantized(qtype, n, k)
+    x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+    rounds = 20 if m == 1 else 5
+    benchmark.group = f"matmul-m{m}-t{threads}"
+    benchmark.pedantic(lambda: lowbit.matmul(x, qt, threads=threads), rounds=rounds, warmup_rounds=2)
+    t = benchmark.stats.stats.min
+    res = {"bench": f"matmul m={m}", "type": qtype, "shape": f"{n}x{k}", "threads": threads}
+    flops = 2.0 * m * n * k
+    if m == 1:
+        res["lowbit_GBps"] = qt.nbytes / t / 1e9
+    res["lowbit_GFLOPs"] = flops / t / 1e9
+    if ggml_matmul.available():
+        g = ggml_matmul.GgmlMatmul(lowbit.type_info(qtype)["gguf_id"], qt.data.reshape(n, -1), n, k, m, threads)
+        g.set_x(x)
+        tg = best_time(g.compute, rounds=rounds)
+        g.close()
+        res["ggml_GFLOPs"] = flops / tg / 1e9
+        if m == 1:
+            res["ggml_GBps"] = qt.nbytes / tg / 1e9
+        res["vs_ggml"] = tg / t
+    if n * k <= 4096 * 4096 and threads == 2:
+        w = qt.dequantize()
+        tn = best_time(lambda: x @ lowbit.dequantize(qt).T, rounds=3)
+        res["vs_numpy_deq_matmul"] = tn / t
+        del w
+    if m == 1 and qt.nbytes > LLC_BYTES:
+        bw = _read_bw(threads)
+        res["read_GBps"] = bw
+        res["frac_of_read_bw"] = (qt.nbytes / t / 1e9) / bw
+    benchmark.extra_info.update(res)
+    RESULTS.append(res)
