@@ -1,0 +1,1 @@
+"""The model runtime: tokenizer (tokenizer.py), and the forward pass and sampling to come."""
