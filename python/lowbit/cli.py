@@ -115,7 +115,7 @@ def _cmd_run(args) -> dict:
         if t in stops:
             break
         out_ids.append(t)
-        piece = dec.add(t)
+        piece = dec.feed(t)
         text.append(piece)
         if not args.json:
             sys.stdout.write(piece)
