@@ -80,6 +80,7 @@ def mutate(rng: random.Random, head: bytearray, spans, data_len: int) -> tuple[b
             pos = start + rng.randrange(n) if rng.random() < 0.3 else start
         else:
             pos = rng.randrange(len(head))
+        pos = min(pos, len(head) - 1)  # earlier deletions may have shortened the header
         op = rng.randrange(7)
         if op == 0:
             head[pos] ^= 1 << rng.randrange(8)

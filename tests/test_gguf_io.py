@@ -202,6 +202,7 @@ def test_default_value_types():
     ({"k": GGUFValue(256, "uint8")}, "out of range"),
     ({"k": GGUFValue(1.5, "int32")}, "integers"),
     ({"k": GGUFValue(1e39, "float32")}, "overflows"),
+    ({"k": GGUFValue(10**400, "float64")}, "overflows"),
     ({"k": GGUFValue(1, "bool")}, "True or False"),
     ({"k": object()}, "cannot store"),
     ({"k": "\ud800"}, "UTF-8"),

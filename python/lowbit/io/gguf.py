@@ -587,7 +587,10 @@ def _encode_numbers(items, vtype: VT, where: str) -> bytes:
         return np.array(ints, dtype=dt).tobytes()
     if not all(isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_)) for x in items):
         _fail(f"{where}: {vtype.name.lower()} values must be real numbers", TypeError)
-    wide = np.array([float(x) for x in items], dtype=np.float64)
+    try:
+        wide = np.array([float(x) for x in items], dtype=np.float64)
+    except OverflowError:  # an int beyond float64's range
+        _fail(f"{where}: a value overflows {vtype.name.lower()}")
     with np.errstate(over="ignore"):  # reported below, by name
         out = wide.astype(dt)
     if np.any(np.isfinite(wide) & ~np.isfinite(out)):
