@@ -153,3 +153,15 @@ def test_quantized_tensor_validates():
         lowbit.QuantizedTensor(np.zeros(36, np.int8), "q4_0", (2, 32))
     with pytest.raises(TypeError, match="expected a QuantizedTensor"):
         lowbit.dequantize(np.zeros(36, np.uint8))
+
+
+def test_dequantize_into_out():
+    x = make_input("normal", 3, 64)
+    qt = lowbit.quantize(x, "q4_1")
+    out = np.empty((3, 64), np.float32)
+    assert lowbit.dequantize(qt, out=out) is out
+    np.testing.assert_array_equal(out, lowbit.dequantize(qt))
+    with pytest.raises(ValueError, match=r"\[dequantize\] out must be C-contiguous with shape \(3, 64\)"):
+        lowbit.dequantize(qt, out=np.empty((3, 65), np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        lowbit.dequantize(qt, out=np.empty((3, 64), np.float64))

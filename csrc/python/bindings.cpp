@@ -118,8 +118,9 @@ py::array_t<uint8_t> quantize(py::array x_obj, const std::string& type_name, py:
 }
 
 // data: (rows, row_bytes) uint8 C-contiguous -> (rows, k) f32
+// out: None or a C-contiguous (rows, k) float32 array to write into (reused buffers skip page faults)
 py::array_t<float> dequantize(py::array data_obj, const std::string& type_name, int64_t k, int threads,
-                              const std::string& isa_name_) {
+                              const std::string& isa_name_, py::object out_obj) {
     const std::string op = "dequantize";
     const TypeInfo& ti = type_or_throw(op, type_name);
     const Isa isa = isa_or_default(op, isa_name_);
@@ -135,7 +136,17 @@ py::array_t<float> dequantize(py::array data_obj, const std::string& type_name, 
     if (data.shape(1) != rb)
         throw std::invalid_argument("[dequantize] rows of " + std::to_string(k) + " " + ti.name + " weights take " +
                                     std::to_string(rb) + " bytes, got " + std::to_string(data.shape(1)));
-    py::array_t<float> out({rows, k});
+    py::array_t<float> out;
+    if (out_obj.is_none()) {
+        out = py::array_t<float>({rows, k});
+    } else {
+        py::array o = py::cast<py::array>(out_obj);
+        if (!py::isinstance<py::array_t<float>>(o) || o.ndim() != 2 || o.shape(0) != rows || o.shape(1) != k ||
+            !(o.flags() & py::array::c_style) || !o.writeable())
+            throw std::invalid_argument("[dequantize] out must be a writeable C-contiguous float32 array of shape (" +
+                                        std::to_string(rows) + ", " + std::to_string(k) + ")");
+        out = py::array_t<float>::ensure(o);
+    }
     const uint8_t* src = data.data();
     float* dst = out.mutable_data();
     dequantize_row_fn fn = resolve_dequantize(ti.type, isa);
@@ -188,7 +199,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("quantize", &quantize, py::arg("x"), py::arg("qtype"), py::arg("imatrix") = py::none(),
           py::arg("threads") = 0, py::arg("isa") = "");
     m.def("dequantize", &dequantize, py::arg("data"), py::arg("qtype"), py::arg("k"), py::arg("threads") = 0,
-          py::arg("isa") = "");
+          py::arg("isa") = "", py::arg("out") = py::none());
     m.def("cpu_info", &cpu_info);
     m.def("default_num_threads", &default_num_threads);
     m.def("read_bandwidth", [](int64_t nbytes, int threads, int repeats) {

@@ -155,17 +155,27 @@ def quantize(w, qtype: str, imatrix=None, *, threads: int | None = None, isa: st
     return QuantizedTensor(data.reshape(-1), info["name"], w.shape)
 
 
-def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | None = None) -> np.ndarray:
-    """Expand a QuantizedTensor to float32 of its logical shape, values identical to ggml's."""
+def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | None = None,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Expand a QuantizedTensor to float32 of its logical shape, values identical to ggml's.
+
+    out: optional float32 C-contiguous array of qt.shape to write into (a reused buffer avoids the
+    page faults of a fresh allocation when dequantizing repeatedly)."""
     op = "dequantize"
     if not isinstance(qt, QuantizedTensor):
         raise TypeError(f"[{op}] expected a QuantizedTensor, got {type(qt).__name__}")
     info = _type_table()[qt.qtype]
     k = qt.shape[-1]
     rows = _rows_of(qt.shape)
+    if out is not None:
+        if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+            raise TypeError(f"[{op}] out must be a float32 numpy array")
+        if out.shape != qt.shape or not out.flags.c_contiguous:
+            raise ValueError(f"[{op}] out must be C-contiguous with shape {qt.shape}, got {out.shape}")
     if rows == 0 or k == 0:
-        return np.zeros(qt.shape, dtype=np.float32)
+        return out if out is not None else np.zeros(qt.shape, dtype=np.float32)
     data = np.ascontiguousarray(qt.data).reshape(rows, k // info["block_size"] * info["type_size"])
-    out = _core.dequantize(data, info["name"], k, _check_threads(op, threads), _check_isa(op, isa))
-    return out.reshape(qt.shape)
+    out2 = None if out is None else out.reshape(rows, k)
+    res = _core.dequantize(data, info["name"], k, _check_threads(op, threads), _check_isa(op, isa), out2)
+    return out if out is not None else res.reshape(qt.shape)
 
