@@ -1,10 +1,11 @@
 // The AVX2 (+FMA, F16C) kernel table. Empty slots fall back to the generic reference.
 // Legacy weight-type quantizers take the plain (no imatrix) path themselves and hand an importance
 // matrix to the reference; K-quant quantizers (quantize_kquant_avx2.cpp) run both paths, bit-exact.
-// IQ4 quantizers have no AVX2 version yet, so only their dequantize slots are filled.
+// IQ4 quantizers (quantize_iq4_avx2.cpp) run both paths too, bit-exact.
 #include "../../core/kernels.h"
 #include "avx2.h"
 #include "quantize_kquant_avx2.h"
+#include "quantize_iq4_avx2.h"
 
 namespace lowbit {
 
@@ -26,8 +27,8 @@ KernelTable make_avx2_table() {
     set(QType::Q5_K, nullptr, avx2::dequantize_row_q5_k);
     set(QType::Q6_K, nullptr, avx2::dequantize_row_q6_k);
     set(QType::Q8_K, avx2::quantize_row_q8_k, avx2::dequantize_row_q8_k);
-    set(QType::IQ4_NL, nullptr, avx2::dequantize_row_iq4_nl);
-    set(QType::IQ4_XS, nullptr, avx2::dequantize_row_iq4_xs);
+    set(QType::IQ4_NL, quantize_row_iq4_nl_avx2, avx2::dequantize_row_iq4_nl);
+    set(QType::IQ4_XS, quantize_row_iq4_xs_avx2, avx2::dequantize_row_iq4_xs);
     // K-quant quantizers (quantize_kquant_avx2.cpp): lane-parallel scale searches, bit-exact.
     t.types[static_cast<int>(QType::Q2_K)].quantize_row = quantize_row_q2_k_avx2;
     t.types[static_cast<int>(QType::Q3_K)].quantize_row = quantize_row_q3_k_avx2;

@@ -2,6 +2,7 @@
 #include "../../core/kernels.h"
 #include "avx512.h"
 #include "quantize_kquant_avx512.h"
+#include "quantize_iq4_avx512.h"
 
 namespace lowbit {
 
@@ -20,6 +21,8 @@ KernelTable make_avx512_table() {
     t.types[static_cast<int>(QType::Q4_K)].quantize_row = quantize_row_q4_k_avx512;
     t.types[static_cast<int>(QType::Q5_K)].quantize_row = quantize_row_q5_k_avx512;
     t.types[static_cast<int>(QType::Q6_K)].quantize_row = quantize_row_q6_k_avx512;
+    t.types[static_cast<int>(QType::IQ4_NL)].quantize_row = quantize_row_iq4_nl_avx512;  // quantize_iq4_avx512.cpp
+    t.types[static_cast<int>(QType::IQ4_XS)].quantize_row = quantize_row_iq4_xs_avx512;
     return t;
 }
 }  // namespace
