@@ -10,10 +10,14 @@
 
 namespace lowbit {
 
-inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline float f32_from_bits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+// `static`: these helpers are compiled into the generic and the AVX translation units alike. With
+// plain `inline`, an uninlined copy becomes a weak symbol and the linker may keep the AVX-compiled
+// one for generic code, which would die with SIGILL on a CPU without AVX.
 
-inline float fp16_to_f32(fp16_t h) {
+static inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+static inline float f32_from_bits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+static inline float fp16_to_f32(fp16_t h) {
     const uint32_t w = static_cast<uint32_t>(h) << 16;
     const uint32_t sign = w & 0x80000000u;
     const uint32_t two_w = w + w;
@@ -25,7 +29,7 @@ inline float fp16_to_f32(fp16_t h) {
     return f32_from_bits(result);
 }
 
-inline fp16_t f32_to_fp16(float f) {
+static inline fp16_t f32_to_fp16(float f) {
     float base = (std::fabs(f) * 0x1.0p+112f) * 0x1.0p-110f;  // saturates to inf when too large
     const uint32_t w = f32_bits(f);
     const uint32_t shl1_w = w + w;
@@ -40,10 +44,10 @@ inline fp16_t f32_to_fp16(float f) {
     return static_cast<fp16_t>((sign >> 16) | (shl1_w > 0xFF000000u ? 0x7E00u : nonsign));
 }
 
-inline float bf16_to_f32(bf16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
+static inline float bf16_to_f32(bf16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
 
 // Round to nearest even; NaNs stay NaN (quiet bit forced), as ggml_compute_fp32_to_bf16.
-inline bf16_t f32_to_bf16(float f) {
+static inline bf16_t f32_to_bf16(float f) {
     const uint32_t u = f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<bf16_t>((u >> 16) | 64);
     return static_cast<bf16_t>((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
@@ -51,7 +55,7 @@ inline bf16_t f32_to_bf16(float f) {
 
 // ggml's nearest_int: round half to even through the 1.5*2^23 magic constant; valid for |x| < 2^22,
 // which every caller guarantees by construction (quantized levels are small integers).
-inline int nearest_int(float fval) {
+static inline int nearest_int(float fval) {
     const float val = fval + 12582912.f;
     int i;
     std::memcpy(&i, &val, sizeof(int));

@@ -15,7 +15,7 @@ namespace lowbit {
 constexpr int64_t kStreamStoreMinBytes = int64_t(16) << 20;
 
 // dst: (n,) f32, 16-byte aligned for the fast path; src: (n,) f32 (hot in L1)
-inline void copy_f32_streaming(float* dst, const float* src, int64_t n) {
+static inline void copy_f32_streaming(float* dst, const float* src, int64_t n) {
 #if defined(__x86_64__) || defined(_M_X64)
     if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
         int64_t i = 0;
@@ -27,7 +27,7 @@ inline void copy_f32_streaming(float* dst, const float* src, int64_t n) {
     std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
 }
 
-inline void stream_store_fence() {
+static inline void stream_store_fence() {
 #if defined(__x86_64__) || defined(_M_X64)
     _mm_sfence();  // streaming stores are weakly ordered: make them visible before the call returns
 #endif

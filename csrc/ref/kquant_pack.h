@@ -12,7 +12,7 @@ namespace lowbit::ref {
 // q4_K / q5_K: eight 6-bit scales and eight 6-bit mins in 12 bytes. Sub-blocks 0-3 keep theirs in
 // the low 6 bits of bytes 0-3 (scale) and 4-7 (min); sub-blocks 4-7 put their low nibbles in bytes
 // 8-11 and their top 2 bits in the spare high bits of bytes 0-7.
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
+static inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
     if (j < 4) {
         *sc = q[j] & 63;
         *m = q[j + 4] & 63;
@@ -24,7 +24,7 @@ inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
 
 // The inverse of get_scale_min_k4. Must be called for j = 0, 1, ..., 7 in order: sub-blocks 4-7
 // OR their top bits into bytes that sub-blocks 0-3 assign.
-inline void set_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t* q) {
+static inline void set_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t* q) {
     if (j < 4) {
         q[j] = ls;
         q[j + 4] = lm;
@@ -38,14 +38,14 @@ inline void set_scale_min_k4(int j, uint8_t ls, uint8_t lm, uint8_t* q) {
 // q3_K: sixteen 6-bit scales (stored biased by 32) in 12 bytes. Low nibbles: bytes 0-7, sub-block
 // j in the low nibble of byte j%8 when j < 8, else the high one; top 2 bits: byte 8 + j%4, bit
 // pair j/4.
-inline int get_scale_q3_k(int j, const uint8_t* scales) {
+static inline int get_scale_q3_k(int j, const uint8_t* scales) {
     const int low = j < 8 ? scales[j] & 0xF : scales[j - 8] >> 4;
     const int high = (scales[8 + j % 4] >> (2 * (j / 4))) & 3;
     return (low | (high << 4)) - 32;
 }
 
 // The inverse of get_scale_q3_k for a biased level l in [0, 63]; `scales` must start zeroed.
-inline void set_scale_q3_k(int j, int l, uint8_t* scales) {
+static inline void set_scale_q3_k(int j, int l, uint8_t* scales) {
     if (j < 8) {
         scales[j] = l & 0xF;
     } else {
@@ -56,7 +56,7 @@ inline void set_scale_q3_k(int j, int l, uint8_t* scales) {
 
 // q2_K / q3_K quants: 2 bits each. Each half of the super-block (128 values) uses 32 bytes; value
 // e of the half sits in byte e%32 at bit pair e/32, so a byte holds values 32 apart.
-inline void pack_2bit_quants(const uint8_t* L, uint8_t* qs) {
+static inline void pack_2bit_quants(const uint8_t* L, uint8_t* qs) {
     for (int j = 0; j < QK_K; j += 128) {
         for (int l = 0; l < 32; ++l) {
             qs[j / 4 + l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
@@ -65,13 +65,13 @@ inline void pack_2bit_quants(const uint8_t* L, uint8_t* qs) {
     }
 }
 
-inline int get_2bit_quant(const uint8_t* qs, int e) {
+static inline int get_2bit_quant(const uint8_t* qs, int e) {
     return (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
 }
 
 // Sum of squares in ggml's order (left to right); the K-quant importance weights derive sigma2
 // from it per super-block, each type with its own scaling.
-inline float sum_squares(const float* x, int n) {
+static inline float sum_squares(const float* x, int n) {
     float sum = 0;
     for (int j = 0; j < n; ++j) sum += x[j] * x[j];
     return sum;
