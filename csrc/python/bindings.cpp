@@ -17,6 +17,8 @@
 namespace py = pybind11;
 using namespace lowbit;
 
+void register_matmul(py::module_& m);  // csrc/python/matmul_bindings.cpp
+
 namespace {
 
 const TypeInfo& type_or_throw(const std::string& op, const std::string& name) {
@@ -184,4 +186,5 @@ PYBIND11_MODULE(_core, m) {
           py::arg("isa") = "");
     m.def("cpu_info", &cpu_info);
     m.def("default_num_threads", &default_num_threads);
+    register_matmul(m);
 }

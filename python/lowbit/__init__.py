@@ -7,8 +7,8 @@ numpy in, numpy out::
     w = lowbit.dequantize(qt)          # float32 (4096, 4096)
 """
 
-from .ops import QuantizedTensor, cpu_info, dequantize, quantize, type_info, types
+from .ops import QuantizedTensor, cpu_info, dequantize, matmul, quantize, type_info, types
 
 __version__ = "0.1.0"
 
-__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "quantize", "type_info", "types", "__version__"]
+__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "matmul", "quantize", "type_info", "types", "__version__"]
