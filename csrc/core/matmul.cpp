@@ -95,24 +95,25 @@ int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Is
 }
 
 // How the (m, n) output is cut into gemm calls. Few rows: one slab of weight rows per thread, each
-// streamed once past all m activation rows. Many rows: 64 weight rows per tile (two 32-wide panels
-// that the SIMD kernels unpack into L2 once and reuse for every row), and rows in slabs of at most
-// 1024 so a tile's activations stay in L3; more row slabs only when there are too few tiles to keep
-// every thread busy.
+// streamed once past all m activation rows. Many rows: 64 weight rows per tile (the SIMD kernels
+// unpack them into L2 once and reuse them for every row of the tile); rows split into near-equal
+// slabs of at most 1024 (a slab's activations stay in L3), more slabs only when there are too few
+// tiles to keep every thread busy. A slab never has fewer than kMinSlab rows, so a kernel that picks
+// its strategy from its m sees the same m whatever the thread count: results do not depend on it.
 struct Tiling {
-    int64_t m_tile, n_tile;
+    int64_t m_slabs, n_tile;
 };
 
 constexpr int64_t kFewRows = 8;
+constexpr int64_t kMinSlab = 64;
 
 Tiling choose_tiling(int64_t m, int64_t n, int threads) {
-    auto round_up = [](int64_t v, int64_t a) { return (v + a - 1) / a * a; };
-    if (m <= kFewRows) return {m, std::min(n, round_up((n + threads - 1) / threads, 16))};
-    const int64_t n_tile = 64;
-    const int64_t n_tiles = (n + n_tile - 1) / n_tile;
-    int64_t m_tile = std::min<int64_t>(m, 1024);
-    while (m_tile > 64 && n_tiles * ((m + m_tile - 1) / m_tile) < 4 * threads) m_tile = round_up(m_tile / 2, 16);
-    return {m_tile, n_tile};
+    auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    if (m <= kFewRows) return {1, std::min(n, ceil_div(ceil_div(n, threads), 16) * 16)};
+    const int64_t n_tile = 64, n_tiles = ceil_div(n, n_tile);
+    int64_t slabs = ceil_div(m, 1024);
+    while (n_tiles * slabs < 4 * threads && m / (slabs + 1) >= kMinSlab) ++slabs;
+    return {slabs, n_tile};
 }
 
 }  // namespace
@@ -152,14 +153,15 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
     }
 
     const Tiling tl = choose_tiling(m, n, threads);
-    const int64_t m_tiles = (m + tl.m_tile - 1) / tl.m_tile, n_tiles = (n + tl.n_tile - 1) / tl.n_tile;
+    const int64_t n_tiles = (n + tl.n_tile - 1) / tl.n_tile;
     const int g = act_group(dot);
     const int64_t ds_row = g ? (k / g) * 2 : 0;
-    ThreadPool::global().parallel_for(m_tiles * n_tiles, threads, [&](int64_t t0, int64_t t1) {
+    ThreadPool::global().parallel_for(tl.m_slabs * n_tiles, threads, [&](int64_t t0, int64_t t1) {
         for (int64_t tile = t0; tile < t1; ++tile) {
-            const int64_t i0 = (tile / n_tiles) * tl.m_tile, j0 = (tile % n_tiles) * tl.n_tile;
+            const int64_t slab = tile / n_tiles, j0 = (tile % n_tiles) * tl.n_tile;
+            const int64_t i0 = m * slab / tl.m_slabs, i1 = m * (slab + 1) / tl.m_slabs;
             GemmArgs q = p;
-            q.m = std::min(tl.m_tile, m - i0);
+            q.m = i1 - i0;
             q.n = std::min(tl.n_tile, n - j0);
             q.w = static_cast<const uint8_t*>(p.w) + j0 * p.w_row_bytes;
             q.a = static_cast<const uint8_t*>(p.a) + i0 * p.a_row_bytes;

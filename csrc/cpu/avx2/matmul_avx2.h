@@ -20,4 +20,20 @@ LOWBIT_AVX2_GEMM(q6_k)
 LOWBIT_AVX2_GEMM(iq4_xs)
 #undef LOWBIT_AVX2_GEMM
 
+// Few rows: stream each weight block once past every activation row (matmul_gemv_*.cpp).
+#define LOWBIT_AVX2_GEMV(t) void gemv_##t(const GemmArgs& p);
+LOWBIT_AVX2_GEMV(q4_0)
+LOWBIT_AVX2_GEMV(q4_1)
+LOWBIT_AVX2_GEMV(q5_0)
+LOWBIT_AVX2_GEMV(q5_1)
+LOWBIT_AVX2_GEMV(q8_0)
+LOWBIT_AVX2_GEMV(iq4_nl)
+LOWBIT_AVX2_GEMV(q2_k)
+LOWBIT_AVX2_GEMV(q3_k)
+LOWBIT_AVX2_GEMV(q4_k)
+LOWBIT_AVX2_GEMV(q5_k)
+LOWBIT_AVX2_GEMV(q6_k)
+LOWBIT_AVX2_GEMV(iq4_xs)
+#undef LOWBIT_AVX2_GEMV
+
 }  // namespace lowbit::avx2

@@ -1,23 +1,39 @@
-// Registers the AVX2 matmul kernels: each type's gemm slot picks streaming (few rows) or panels.
+// Registers the AVX2 matmul kernels: each type's gemm slot streams the weights for a few rows and
+// unpacks them into panels for many.
 #include "../../core/kernels.h"
 #include "matmul_avx2.h"
 
 namespace lowbit {
 
+namespace {
+
+// Below this many rows, unpacking panels costs more than it saves (measured at k = n = 4096).
+constexpr int64_t kPanelRows = 8;
+
+template <gemm_fn Gemv, gemm_fn Panels>
+void gemm_by_rows(const GemmArgs& p) {
+    if (p.m < kPanelRows)
+        Gemv(p);
+    else
+        Panels(p);
+}
+
+}  // namespace
+
 void register_matmul_avx2(KernelTable& t) {
     auto set = [&](QType q, gemm_fn f) { t.types[static_cast<int>(q)].gemm = f; };
-    set(QType::Q4_0, avx2::gemm_panels_q4_0);
-    set(QType::Q4_1, avx2::gemm_panels_q4_1);
-    set(QType::Q5_0, avx2::gemm_panels_q5_0);
-    set(QType::Q5_1, avx2::gemm_panels_q5_1);
-    set(QType::Q8_0, avx2::gemm_panels_q8_0);
-    set(QType::IQ4_NL, avx2::gemm_panels_iq4_nl);
-    set(QType::Q2_K, avx2::gemm_panels_q2_k);
-    set(QType::Q3_K, avx2::gemm_panels_q3_k);
-    set(QType::Q4_K, avx2::gemm_panels_q4_k);
-    set(QType::Q5_K, avx2::gemm_panels_q5_k);
-    set(QType::Q6_K, avx2::gemm_panels_q6_k);
-    set(QType::IQ4_XS, avx2::gemm_panels_iq4_xs);
+    set(QType::Q4_0, gemm_by_rows<avx2::gemv_q4_0, avx2::gemm_panels_q4_0>);
+    set(QType::Q4_1, gemm_by_rows<avx2::gemv_q4_1, avx2::gemm_panels_q4_1>);
+    set(QType::Q5_0, gemm_by_rows<avx2::gemv_q5_0, avx2::gemm_panels_q5_0>);
+    set(QType::Q5_1, gemm_by_rows<avx2::gemv_q5_1, avx2::gemm_panels_q5_1>);
+    set(QType::Q8_0, gemm_by_rows<avx2::gemv_q8_0, avx2::gemm_panels_q8_0>);
+    set(QType::IQ4_NL, gemm_by_rows<avx2::gemv_iq4_nl, avx2::gemm_panels_iq4_nl>);
+    set(QType::Q2_K, gemm_by_rows<avx2::gemv_q2_k, avx2::gemm_panels_q2_k>);
+    set(QType::Q3_K, gemm_by_rows<avx2::gemv_q3_k, avx2::gemm_panels_q3_k>);
+    set(QType::Q4_K, gemm_by_rows<avx2::gemv_q4_k, avx2::gemm_panels_q4_k>);
+    set(QType::Q5_K, gemm_by_rows<avx2::gemv_q5_k, avx2::gemm_panels_q5_k>);
+    set(QType::Q6_K, gemm_by_rows<avx2::gemv_q6_k, avx2::gemm_panels_q6_k>);
+    set(QType::IQ4_XS, gemm_by_rows<avx2::gemv_iq4_xs, avx2::gemm_panels_iq4_xs>);
 }
 
 }  // namespace lowbit

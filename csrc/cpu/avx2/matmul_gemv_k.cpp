@@ -1,0 +1,265 @@
+// AVX2 few-row matmul of the 256-blocks (q2_K .. q6_K, iq4_xs) with q8_K activations: each weight
+// super-block is read once, unpacked in registers 32 values at a time and dotted with every
+// activation row (MA <= 4 rows per pass).
+//
+// Integer work per 32 values: maddubs (u8 level x s8 activation -> int16 pairs), then madd with the
+// sub-block scales as int16 (-> int32, scaled: one instruction for both). Offsets and mins never
+// touch the levels: sum(sc * (q - off) * a) = sum(sc * q * a) - off * sum(sc * bsum), and q8_K's
+// bsums (sums of 16 activations) make the second term one madd per super-block. One f32 FMA per
+// super-block and row; the 8 lanes are summed once per output.
+#include <algorithm>
+
+#include "../../core/blocks.h"
+#include "matmul_avx2.h"
+#include "matmul_simd.h"
+
+namespace lowbit::avx2 {
+
+namespace {
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// int16 vector: scale a in the low 128 bits (8 lanes), b in the high (the two 16-value halves of 32).
+inline __m256i scales2(int16_t a, int16_t b) { return _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a)); }
+
+// sum(sc * q * a) over 32 values with one scale (sc16 all lanes) or two per-16 scales (scales2).
+inline __m256i dot32(__m256i q, const int8_t* a, __m256i sc16) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(a)), sc16);
+}
+
+// bsums (16 x int16) against 16 per-16 factors: sum(f_j * bsum_j) spread over 8 int32 lanes.
+inline __m256i bsum_dot(const block_q8_K& a, __m256i f16) { return _mm256_madd_epi16(load256(a.bsums), f16); }
+
+inline float f16(fp16_t h) { return _cvtsh_ss(h); }
+
+// q4_K / q5_K: 8 scales and 8 mins of 6 bits from 12 bytes -> sc[8], mn[8].
+inline void k4_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
+    uint32_t a[3], out[4];
+    std::memcpy(a, s, 12);
+    out[0] = a[0] & 0x3f3f3f3f;                                             // sc 0-3
+    out[1] = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);      // sc 4-7
+    out[2] = a[1] & 0x3f3f3f3f;                                             // mn 0-3
+    out[3] = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4);  // mn 4-7
+    std::memcpy(sc, out, 8);
+    std::memcpy(mn, out + 2, 8);
+}
+
+// Each per-type add() adds one super-block of one weight row to acc[i] for MA activation rows.
+struct SbQ4K {
+    using Block = block_q4_K;
+    template <int MA>
+    static void add(const block_q4_K& w, const block_q8_K* const* a, __m256* acc) {
+        alignas(16) uint8_t sc[8], mn[8];
+        k4_scales(w.scales, sc, mn);
+        const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // m_j for bsums 2j, 2j+1
+        const float d = f16(w.d), dmin = f16(w.dmin);
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        __m256i sum[MA];
+        for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+            const __m256i bits = load256(w.qs + 32 * c);
+            const __m256i ql = _mm256_and_si256(bits, low), qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
+            const __m256i sl = _mm256_set1_epi16(sc[2 * c]), sh = _mm256_set1_epi16(sc[2 * c + 1]);
+            for (int i = 0; i < MA; ++i)
+                sum[i] = _mm256_add_epi32(sum[i], _mm256_add_epi32(dot32(ql, a[i]->qs + 64 * c, sl),
+                                                                   dot32(qh, a[i]->qs + 64 * c + 32, sh)));
+        }
+        for (int i = 0; i < MA; ++i) {
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+        }
+    }
+};
+
+struct SbQ5K {
+    using Block = block_q5_K;
+    template <int MA>
+    static void add(const block_q5_K& w, const block_q8_K* const* a, __m256* acc) {
+        alignas(16) uint8_t sc[8], mn[8];
+        k4_scales(w.scales, sc, mn);
+        const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        const float d = f16(w.d), dmin = f16(w.dmin);
+        const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+        const __m256i hbits = load256(w.qh);  // bit e/32 of byte e%32: the 5th bit of value e
+        __m256i sum[MA];
+        for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+            const __m256i bits = load256(w.qs + 32 * c);
+            const __m256i hl = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c), one), 4);
+            const __m256i hh = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4);
+            const __m256i ql = _mm256_or_si256(_mm256_and_si256(bits, low), hl);
+            const __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), low), hh);
+            const __m256i sl = _mm256_set1_epi16(sc[2 * c]), sh = _mm256_set1_epi16(sc[2 * c + 1]);
+            for (int i = 0; i < MA; ++i)
+                sum[i] = _mm256_add_epi32(sum[i], _mm256_add_epi32(dot32(ql, a[i]->qs + 64 * c, sl),
+                                                                   dot32(qh, a[i]->qs + 64 * c + 32, sh)));
+        }
+        for (int i = 0; i < MA; ++i) {
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+        }
+    }
+};
+
+// q6_K: levels 0..63 (value + 32), 16 int8 scales of 16 values; offset via -32 * sum(sc * bsum).
+struct SbQ6K {
+    using Block = block_q6_K;
+    template <int MA>
+    static void add(const block_q6_K& w, const block_q8_K* const* a, __m256* acc) {
+        alignas(32) int16_t sc[16];
+        for (int j = 0; j < 16; ++j) sc[j] = w.scales[j];
+        const __m256i sc16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc));
+        const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+        __m256i sum[MA];
+        for (int i = 0; i < MA; ++i) sum[i] = _mm256_slli_epi32(bsum_dot(*a[i], sc16), 5);  // subtracted below
+        for (int h = 0; h < 2; ++h) {
+            const __m256i l0 = load256(w.ql + 64 * h), l1 = load256(w.ql + 64 * h + 32), hb = load256(w.qh + 32 * h);
+            const __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30)),
+                _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hb, m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)),
+            };
+            for (int c = 0; c < 4; ++c) {
+                const int j = 8 * h + 2 * c;  // sub-blocks j, j + 1
+                const __m256i s = scales2(sc[j], sc[j + 1]);
+                for (int i = 0; i < MA; ++i)
+                    sum[i] = _mm256_sub_epi32(sum[i], dot32(q[c], a[i]->qs + 128 * h + 32 * c, s));
+            }
+        }
+        // sum holds 32*sum(sc*bsum) - sum(sc*q*a): the dot with (q - 32), negated
+        for (int i = 0; i < MA; ++i)
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16(w.d) * a[i]->d), acc[i]);
+    }
+};
+
+// The 2-bit fields of q2_K / q3_K: 32 bytes hold values 32 apart, 2 bits each.
+inline __m256i bits2(__m256i v, int p) { return _mm256_and_si256(_mm256_srli_epi16(v, 2 * p), _mm256_set1_epi8(3)); }
+
+struct SbQ2K {
+    using Block = block_q2_K;
+    template <int MA>
+    static void add(const block_q2_K& w, const block_q8_K* const* a, __m256* acc) {
+        alignas(32) int16_t sc[16], mn[16];
+        for (int j = 0; j < 16; ++j) {
+            sc[j] = w.scales[j] & 0xF;
+            mn[j] = w.scales[j] >> 4;
+        }
+        const __m256i mins = _mm256_load_si256(reinterpret_cast<const __m256i*>(mn));
+        __m256i sum[MA];
+        for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i v = load256(w.qs + 32 * h);
+            for (int p = 0; p < 4; ++p) {
+                const int j = 8 * h + 2 * p;
+                const __m256i q = bits2(v, p), s = scales2(sc[j], sc[j + 1]);
+                for (int i = 0; i < MA; ++i) sum[i] = _mm256_add_epi32(sum[i], dot32(q, a[i]->qs + 128 * h + 32 * p, s));
+            }
+        }
+        const float d = f16(w.d), dmin = f16(w.dmin);
+        for (int i = 0; i < MA; ++i) {
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+        }
+    }
+};
+
+// q3_K: level = 2 low bits | hmask bit << 2 (value + 4); signed 6-bit scales per 16 values.
+struct SbQ3K {
+    using Block = block_q3_K;
+    template <int MA>
+    static void add(const block_q3_K& w, const block_q8_K* const* a, __m256* acc) {
+        alignas(32) int16_t sc[16];
+        for (int j = 0; j < 16; ++j) {
+            const int low = j < 8 ? w.scales[j] & 0xF : w.scales[j - 8] >> 4;
+            const int high = (w.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+            sc[j] = static_cast<int16_t>((low | (high << 4)) - 32);
+        }
+        const __m256i sc16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc));
+        const __m256i hm = load256(w.hmask), one = _mm256_set1_epi8(1);
+        __m256i sum[MA];
+        for (int i = 0; i < MA; ++i) sum[i] = _mm256_slli_epi32(bsum_dot(*a[i], sc16), 2);  // 4 * sum(sc * bsum)
+        for (int h = 0; h < 2; ++h) {
+            const __m256i v = load256(w.qs + 32 * h);
+            for (int p = 0; p < 4; ++p) {
+                const int j = 8 * h + 2 * p, e = 4 * h + p;  // e: which 32 of the 256, the hmask bit
+                const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, e), one), 2);
+                const __m256i q = _mm256_or_si256(bits2(v, p), hb), s = scales2(sc[j], sc[j + 1]);
+                for (int i = 0; i < MA; ++i) sum[i] = _mm256_sub_epi32(sum[i], dot32(q, a[i]->qs + 32 * e, s));
+            }
+        }
+        for (int i = 0; i < MA; ++i)
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16(w.d) * a[i]->d), acc[i]);
+    }
+};
+
+// iq4_xs: signed table levels, so maddubs(|q|, sign(a, q)); signed 6-bit scales per 32.
+struct SbIQ4XS {
+    using Block = block_iq4_xs;
+    template <int MA>
+    static void add(const block_iq4_xs& w, const block_q8_K* const* a, __m256* acc) {
+        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        const __m256i low = _mm256_set1_epi8(0x0F);
+        __m256i sum[MA];
+        for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
+        for (int g = 0; g < 8; ++g) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.qs + 16 * g));
+            const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), low);
+            const __m256i q = _mm256_shuffle_epi8(table, nib), qabs = _mm256_abs_epi8(q);
+            const int ls = ((w.scales_l[g / 2] >> (4 * (g % 2))) & 0xF) | (((w.scales_h >> (2 * g)) & 3) << 4);
+            const __m256i s = _mm256_set1_epi16(static_cast<int16_t>(ls - 32));
+            for (int i = 0; i < MA; ++i) {
+                const __m256i p = _mm256_maddubs_epi16(qabs, _mm256_sign_epi8(load256(a[i]->qs + 32 * g), q));
+                sum[i] = _mm256_add_epi32(sum[i], _mm256_madd_epi16(p, s));
+            }
+        }
+        for (int i = 0; i < MA; ++i)
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16(w.d) * a[i]->d), acc[i]);
+    }
+};
+
+// One weight row against activation rows i0..i0+MA-1, all super-blocks.
+template <class T, int MA>
+void gemv_row(const GemmArgs& p, int64_t j, int64_t i0) {
+    const auto* w = reinterpret_cast<const typename T::Block*>(static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes);
+    const block_q8_K* a[MA];
+    for (int i = 0; i < MA; ++i)
+        a[i] = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
+    __m256 acc[MA];
+    for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < p.k / QK_K; ++b) {
+        T::template add<MA>(w[b], a, acc);
+        for (int i = 0; i < MA; ++i) ++a[i];
+    }
+    for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j] = hsum_ps(acc[i]);
+}
+
+// Weight rows in chunks that stay in L1/L2 while up to 4 activation rows at a time pass over them.
+template <class T>
+void gemv(const GemmArgs& p) {
+    constexpr int64_t kChunk = 32;
+    for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
+        const int64_t j1 = std::min(p.n, j0 + kChunk);
+        for (int64_t i0 = 0; i0 < p.m; i0 += 4)
+            for (int64_t j = j0; j < j1; ++j) switch (std::min<int64_t>(4, p.m - i0)) {
+                    case 1: gemv_row<T, 1>(p, j, i0); break;
+                    case 2: gemv_row<T, 2>(p, j, i0); break;
+                    case 3: gemv_row<T, 3>(p, j, i0); break;
+                    default: gemv_row<T, 4>(p, j, i0); break;
+                }
+    }
+}
+
+}  // namespace
+
+void gemv_q2_k(const GemmArgs& p) { gemv<SbQ2K>(p); }
+void gemv_q3_k(const GemmArgs& p) { gemv<SbQ3K>(p); }
+void gemv_q4_k(const GemmArgs& p) { gemv<SbQ4K>(p); }
+void gemv_q5_k(const GemmArgs& p) { gemv<SbQ5K>(p); }
+void gemv_q6_k(const GemmArgs& p) { gemv<SbQ6K>(p); }
+void gemv_iq4_xs(const GemmArgs& p) { gemv<SbIQ4XS>(p); }
+
+}  // namespace lowbit::avx2
