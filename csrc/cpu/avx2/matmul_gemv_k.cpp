@@ -19,10 +19,27 @@ namespace {
 
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
-// int16 vector: scale a in the low 128 bits (8 lanes), b in the high (the two 16-value halves of 32).
-inline __m256i scales2(int16_t a, int16_t b) { return _mm256_set_m128i(_mm_set1_epi16(b), _mm_set1_epi16(a)); }
+// Scales as int16 lanes for the madd after maddubs. Sources hold 8 int16 scales in each 128-bit half
+// (pshufb cannot cross halves); one pshufb then picks what a group of 32 values needs.
+//   one_scale(v, j): scale j in all 16 lanes (q4_K, q5_K: one scale per 32 values)
+//   two_scales(v, j): scale j in the low 8 lanes, j + 1 in the high 8 (per-16 scales: the low half
+//   of maddubs' output covers values 0-15 of the 32, the high half values 16-31)
+inline __m256i one_scale(__m256i v, int j) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>((2 * j) | ((2 * j + 1) << 8))));
+}
+inline __m256i two_scales(__m256i v, int j) {
+    const int16_t lo = static_cast<int16_t>((2 * j) | ((2 * j + 1) << 8));
+    const int16_t hi = static_cast<int16_t>((2 * j + 2) | ((2 * j + 3) << 8));
+    return _mm256_shuffle_epi8(v, _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo)));
+}
+// 16 int8 / uint8 scales -> int16, the first 8 in both halves of lo, the last 8 in both halves of hi.
+inline void scales16(__m128i s8, bool is_signed, __m256i* lo, __m256i* hi) {
+    const __m256i s16 = is_signed ? _mm256_cvtepi8_epi16(s8) : _mm256_cvtepu8_epi16(s8);
+    *lo = _mm256_permute2x128_si256(s16, s16, 0x00);
+    *hi = _mm256_permute2x128_si256(s16, s16, 0x11);
+}
 
-// sum(sc * q * a) over 32 values with one scale (sc16 all lanes) or two per-16 scales (scales2).
+// sum(sc * q * a) over 32 values with one scale (one_scale) or two per-16 scales (two_scales).
 inline __m256i dot32(__m256i q, const int8_t* a, __m256i sc16) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(q, load256(a)), sc16);
 }
@@ -44,15 +61,29 @@ inline void k4_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
     std::memcpy(mn, out + 2, 8);
 }
 
+// q3_K: sixteen 6-bit scales (biased by 32) from 12 bytes: low nibbles in bytes 0-7 (scales 0-7 low
+// nibble, 8-15 high), top 2 bits in bytes 8-11 (scale j in byte 8 + j%4, bit pair j/4). Word-wise, 4
+// scales per 32-bit operation.
+inline void q3_k_scales(const uint8_t* s, uint32_t* out) {
+    uint32_t a[3];
+    std::memcpy(a, s, 12);
+    constexpr uint32_t k2 = 0x03030303, k4 = 0x0f0f0f0f;
+    out[0] = (a[0] & k4) | ((a[2] & k2) << 4);
+    out[1] = (a[1] & k4) | (((a[2] >> 2) & k2) << 4);
+    out[2] = ((a[0] >> 4) & k4) | (((a[2] >> 4) & k2) << 4);
+    out[3] = ((a[1] >> 4) & k4) | (((a[2] >> 6) & k2) << 4);
+}
+
 // Each per-type add() adds one super-block of one weight row to acc[i] for MA activation rows.
 struct SbQ4K {
     using Block = block_q4_K;
     template <int MA>
     static void add(const block_q4_K& w, const block_q8_K* const* a, __m256* acc) {
-        alignas(16) uint8_t sc[8], mn[8];
-        k4_scales(w.scales, sc, mn);
-        const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
-        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));  // m_j for bsums 2j, 2j+1
+        alignas(16) uint8_t scmn[16];
+        k4_scales(w.scales, scmn, scmn + 8);
+        const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(scmn));
+        const __m256i sc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(v, v));  // sc 0-7 in both halves
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));  // m_j for bsums 2j, 2j+1
         const float d = f16(w.d), dmin = f16(w.dmin);
         const __m256i low = _mm256_set1_epi8(0x0F);
         __m256i sum[MA];
@@ -60,14 +91,15 @@ struct SbQ4K {
         for (int c = 0; c < 4; ++c) {
             const __m256i bits = load256(w.qs + 32 * c);
             const __m256i ql = _mm256_and_si256(bits, low), qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
-            const __m256i sl = _mm256_set1_epi16(sc[2 * c]), sh = _mm256_set1_epi16(sc[2 * c + 1]);
+            const __m256i sl = one_scale(sc, 2 * c), sh = one_scale(sc, 2 * c + 1);
             for (int i = 0; i < MA; ++i)
                 sum[i] = _mm256_add_epi32(sum[i], _mm256_add_epi32(dot32(ql, a[i]->qs + 64 * c, sl),
                                                                    dot32(qh, a[i]->qs + 64 * c + 32, sh)));
         }
         for (int i = 0; i < MA; ++i) {
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d),
+                                      acc[i]);
         }
     }
 };
@@ -76,10 +108,11 @@ struct SbQ5K {
     using Block = block_q5_K;
     template <int MA>
     static void add(const block_q5_K& w, const block_q8_K* const* a, __m256* acc) {
-        alignas(16) uint8_t sc[8], mn[8];
-        k4_scales(w.scales, sc, mn);
-        const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn));
-        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        alignas(16) uint8_t scmn[16];
+        k4_scales(w.scales, scmn, scmn + 8);
+        const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(scmn));
+        const __m256i sc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(v, v));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));
         const float d = f16(w.d), dmin = f16(w.dmin);
         const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
         const __m256i hbits = load256(w.qh);  // bit e/32 of byte e%32: the 5th bit of value e
@@ -91,14 +124,15 @@ struct SbQ5K {
             const __m256i hh = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * c + 1), one), 4);
             const __m256i ql = _mm256_or_si256(_mm256_and_si256(bits, low), hl);
             const __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), low), hh);
-            const __m256i sl = _mm256_set1_epi16(sc[2 * c]), sh = _mm256_set1_epi16(sc[2 * c + 1]);
+            const __m256i sl = one_scale(sc, 2 * c), sh = one_scale(sc, 2 * c + 1);
             for (int i = 0; i < MA; ++i)
                 sum[i] = _mm256_add_epi32(sum[i], _mm256_add_epi32(dot32(ql, a[i]->qs + 64 * c, sl),
                                                                    dot32(qh, a[i]->qs + 64 * c + 32, sh)));
         }
         for (int i = 0; i < MA; ++i) {
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d),
+                                      acc[i]);
         }
     }
 };
@@ -108,9 +142,10 @@ struct SbQ6K {
     using Block = block_q6_K;
     template <int MA>
     static void add(const block_q6_K& w, const block_q8_K* const* a, __m256* acc) {
-        alignas(32) int16_t sc[16];
-        for (int j = 0; j < 16; ++j) sc[j] = w.scales[j];
-        const __m256i sc16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc));
+        const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
+        __m256i sc_lo, sc_hi;
+        scales16(s8, true, &sc_lo, &sc_hi);
         const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
         __m256i sum[MA];
         for (int i = 0; i < MA; ++i) sum[i] = _mm256_slli_epi32(bsum_dot(*a[i], sc16), 5);  // subtracted below
@@ -124,8 +159,7 @@ struct SbQ6K {
                                 _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)),
             };
             for (int c = 0; c < 4; ++c) {
-                const int j = 8 * h + 2 * c;  // sub-blocks j, j + 1
-                const __m256i s = scales2(sc[j], sc[j + 1]);
+                const __m256i s = two_scales(h ? sc_hi : sc_lo, 2 * c);  // sub-blocks 8h + 2c, + 1
                 for (int i = 0; i < MA; ++i)
                     sum[i] = _mm256_sub_epi32(sum[i], dot32(q[c], a[i]->qs + 128 * h + 32 * c, s));
             }
@@ -143,19 +177,16 @@ struct SbQ2K {
     using Block = block_q2_K;
     template <int MA>
     static void add(const block_q2_K& w, const block_q8_K* const* a, __m256* acc) {
-        alignas(32) int16_t sc[16], mn[16];
-        for (int j = 0; j < 16; ++j) {
-            sc[j] = w.scales[j] & 0xF;
-            mn[j] = w.scales[j] >> 4;
-        }
-        const __m256i mins = _mm256_load_si256(reinterpret_cast<const __m256i*>(mn));
+        const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.scales));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), _mm_set1_epi8(0x0F)));
+        __m256i sc_lo, sc_hi;
+        scales16(_mm_and_si128(s8, _mm_set1_epi8(0x0F)), false, &sc_lo, &sc_hi);
         __m256i sum[MA];
         for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
             const __m256i v = load256(w.qs + 32 * h);
             for (int p = 0; p < 4; ++p) {
-                const int j = 8 * h + 2 * p;
-                const __m256i q = bits2(v, p), s = scales2(sc[j], sc[j + 1]);
+                const __m256i q = bits2(v, p), s = two_scales(h ? sc_hi : sc_lo, 2 * p);
                 for (int i = 0; i < MA; ++i) sum[i] = _mm256_add_epi32(sum[i], dot32(q, a[i]->qs + 128 * h + 32 * p, s));
             }
         }
@@ -172,22 +203,21 @@ struct SbQ3K {
     using Block = block_q3_K;
     template <int MA>
     static void add(const block_q3_K& w, const block_q8_K* const* a, __m256* acc) {
-        alignas(32) int16_t sc[16];
-        for (int j = 0; j < 16; ++j) {
-            const int low = j < 8 ? w.scales[j] & 0xF : w.scales[j - 8] >> 4;
-            const int high = (w.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = static_cast<int16_t>((low | (high << 4)) - 32);
-        }
-        const __m256i sc16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(sc));
+        alignas(16) uint32_t sc[4];
+        q3_k_scales(w.scales, sc);
+        const __m128i s8 = _mm_sub_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), _mm_set1_epi8(32));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
+        __m256i sc_lo, sc_hi;
+        scales16(s8, true, &sc_lo, &sc_hi);
         const __m256i hm = load256(w.hmask), one = _mm256_set1_epi8(1);
         __m256i sum[MA];
         for (int i = 0; i < MA; ++i) sum[i] = _mm256_slli_epi32(bsum_dot(*a[i], sc16), 2);  // 4 * sum(sc * bsum)
         for (int h = 0; h < 2; ++h) {
             const __m256i v = load256(w.qs + 32 * h);
             for (int p = 0; p < 4; ++p) {
-                const int j = 8 * h + 2 * p, e = 4 * h + p;  // e: which 32 of the 256, the hmask bit
+                const int e = 4 * h + p;  // which 32 of the 256: also the hmask bit
                 const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, e), one), 2);
-                const __m256i q = _mm256_or_si256(bits2(v, p), hb), s = scales2(sc[j], sc[j + 1]);
+                const __m256i q = _mm256_or_si256(bits2(v, p), hb), s = two_scales(h ? sc_hi : sc_lo, 2 * p);
                 for (int i = 0; i < MA; ++i) sum[i] = _mm256_sub_epi32(sum[i], dot32(q, a[i]->qs + 32 * e, s));
             }
         }

@@ -20,10 +20,11 @@ namespace lowbit::avx2 {
 namespace {
 
 // 16 bytes of nibbles -> 32 levels: byte j holds value j (low nibble) and value j + 16 (high).
+// The 16 bytes go to both halves (a load, no shuffle); one variable shift moves the high half's
+// nibbles down.
 inline __m256i nibbles32(const uint8_t* qs) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(v, 4), v);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
 }
 
 // 32 bits -> 32 bytes, 0x10 where bit j is set: the 5th bit of q5_0 / q5_1 levels.
@@ -120,27 +121,32 @@ void gemv_tile(const GemmArgs& p, int64_t j0, int64_t i0) {
         for (int i = 0; i < MA; ++i) acc[r][i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         __m256i av[MA];
-        for (int i = 0; i < MA; ++i) av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
+        __m256 da[MA], so[MA];  // d_a; s_a times the lane share of the offset (or of m_w)
+        for (int i = 0; i < MA; ++i) {
+            av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
+            da[i] = _mm256_broadcast_ss(ds[i] + 2 * b);
+            so[i] = _mm256_mul_ps(_mm256_broadcast_ss(ds[i] + 2 * b + 1), _mm256_set1_ps(T::kMin ? 0.125f : T::kOffset8));
+        }
         for (int r = 0; r < NW; ++r) {
             const Unpacked u = T::unpack(w[r][b]);
             const __m256i wabs = T::kSigned ? _mm256_abs_epi8(u.q) : u.q;
             for (int i = 0; i < MA; ++i) {
-                const __m256 da = _mm256_broadcast_ss(ds[i] + 2 * b);
-                const __m256 s = _mm256_broadcast_ss(ds[i] + 2 * b + 1);
                 const __m256i prod = T::kSigned ? dot_u8s8(wabs, _mm256_sign_epi8(av[i], u.q)) : dot_u8s8(u.q, av[i]);
                 const __m256 lanes = _mm256_cvtepi32_ps(prod);
                 if (T::kOffset8 != 0.0f) {
-                    const __m256 v = _mm256_fmsub_ps(lanes, da, _mm256_mul_ps(s, _mm256_set1_ps(T::kOffset8)));
-                    acc[r][i] = _mm256_fmadd_ps(v, u.d, acc[r][i]);
+                    acc[r][i] = _mm256_fmadd_ps(_mm256_fmsub_ps(lanes, da[i], so[i]), u.d, acc[r][i]);
                 } else {
-                    acc[r][i] = _mm256_fmadd_ps(lanes, _mm256_mul_ps(u.d, da), acc[r][i]);
+                    acc[r][i] = _mm256_fmadd_ps(lanes, _mm256_mul_ps(u.d, da[i]), acc[r][i]);
+                    if (T::kMin) acc[r][i] = _mm256_fmadd_ps(u.m, so[i], acc[r][i]);
                 }
-                if (T::kMin) acc[r][i] = _mm256_fmadd_ps(u.m, _mm256_mul_ps(s, _mm256_set1_ps(0.125f)), acc[r][i]);
             }
         }
     }
+    alignas(32) float out[NW][MA];
     for (int r = 0; r < NW; ++r)
-        for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j0 + r] = hsum_ps(acc[r][i]);
+        for (int i = 0; i < MA; ++i) out[r][i] = hsum_ps(acc[r][i]);
+    for (int r = 0; r < NW; ++r)
+        for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j0 + r] = out[r][i];
 }
 
 // Activation rows i0..i0+MA-1 against weight rows [j0, j1): NW at a time, then one by one.
