@@ -36,4 +36,9 @@ LOWBIT_AVX2_GEMV(q6_k)
 LOWBIT_AVX2_GEMV(iq4_xs)
 #undef LOWBIT_AVX2_GEMV
 
+// Float weights, every m (matmul_float.cpp).
+void gemm_f32(const GemmArgs& p);
+void gemm_f16(const GemmArgs& p);
+void gemm_bf16(const GemmArgs& p);
+
 }  // namespace lowbit::avx2

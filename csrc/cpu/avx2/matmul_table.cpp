@@ -22,6 +22,9 @@ void gemm_by_rows(const GemmArgs& p) {
 
 void register_matmul_avx2(KernelTable& t) {
     auto set = [&](QType q, gemm_fn f) { t.types[static_cast<int>(q)].gemm = f; };
+    set(QType::F32, avx2::gemm_f32);
+    set(QType::F16, avx2::gemm_f16);
+    set(QType::BF16, avx2::gemm_bf16);
     set(QType::Q4_0, gemm_by_rows<avx2::gemv_q4_0, avx2::gemm_panels_q4_0>);
     set(QType::Q4_1, gemm_by_rows<avx2::gemv_q4_1, avx2::gemm_panels_q4_1>);
     set(QType::Q5_0, gemm_by_rows<avx2::gemv_q5_0, avx2::gemm_panels_q5_0>);
