@@ -71,8 +71,8 @@ void gemv_tile(const GemmArgs& p, int64_t j0, const float* a, int64_t a_stride, 
             for (int i = 0; i < MA; ++i) acc[r][i] = _mm256_fmadd_ps(wv, av[i], acc[r][i]);
         }
     }
-    for (int r = 0; r < NW; ++r)
-        for (int i = 0; i < MA; ++i) {
+    LOWBIT_UNROLL for (int r = 0; r < NW; ++r)
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
             float s = hsum_ps(acc[r][i]);
             for (int64_t t = e; t < p.k; ++t) s += L::load1(w[r] + t) * a[i * a_stride + t];
             c[i * p.ldc + j0 + r] = s;
@@ -165,8 +165,8 @@ void tile(const float* const* panel, int64_t k, const float* a, int64_t a_stride
             acc[r][1] = _mm256_fmadd_ps(w1, av, acc[r][1]);
         }
     }
-    for (int r = 0; r < R; ++r)
-        for (int j = 0; j < kPanels; ++j) store_cols(c + r * ldc + j * NC, acc[r][j], cols[j]);
+    LOWBIT_UNROLL for (int r = 0; r < R; ++r)
+        LOWBIT_UNROLL for (int j = 0; j < kPanels; ++j) store_cols(c + r * ldc + j * NC, acc[r][j], cols[j]);
 }
 
 template <class L>

@@ -68,7 +68,7 @@ void tile_u8(const uint8_t* panel, int64_t groups, const Rows& rows, float* c, i
             acc[r] = _mm256_fmadd_ps(mn, _mm256_set1_ps(s), acc[r]);
         }
     }
-    for (int r = 0; r < R; ++r) store_cols(c + r * ldc, acc[r], cols);
+    LOWBIT_UNROLL for (int r = 0; r < R; ++r) store_cols(c + r * ldc, acc[r], cols);
 }
 
 template <class Act, int G, int R>
@@ -99,7 +99,7 @@ void tile_s8(const uint8_t* panel, int64_t groups, const Rows& rows, float* c, i
             acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r]), _mm256_mul_ps(sc, _mm256_set1_ps(d)), acc[r]);
         }
     }
-    for (int r = 0; r < R; ++r) store_cols(c + r * ldc, acc[r], cols);
+    LOWBIT_UNROLL for (int r = 0; r < R; ++r) store_cols(c + r * ldc, acc[r], cols);
 }
 
 template <class Dec, class Act, int R>

@@ -264,7 +264,7 @@ void gemv_row(const GemmArgs& p, int64_t j, int64_t i0) {
         T::template add<MA>(w[b], a, acc);
         for (int i = 0; i < MA; ++i) ++a[i];
     }
-    for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j] = hsum_ps(acc[i]);
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j] = hsum_ps(acc[i]);
 }
 
 // Weight rows in chunks that stay in L1/L2 while up to 4 activation rows at a time pass over them.

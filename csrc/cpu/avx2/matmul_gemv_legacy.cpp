@@ -143,8 +143,8 @@ void gemv_tile(const GemmArgs& p, int64_t j0, int64_t i0) {
         }
     }
     alignas(32) float out[NW][MA];
-    for (int r = 0; r < NW; ++r)
-        for (int i = 0; i < MA; ++i) out[r][i] = hsum_ps(acc[r][i]);
+    LOWBIT_UNROLL for (int r = 0; r < NW; ++r)
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) out[r][i] = hsum_ps(acc[r][i]);
     for (int r = 0; r < NW; ++r)
         for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j0 + r] = out[r][i];
 }

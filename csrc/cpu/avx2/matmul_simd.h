@@ -7,6 +7,11 @@
 #include <cstring>
 #include <new>
 
+// Loops over register-tile accumulator arrays must unroll completely, epilogues included: if any
+// loop indexes the array with a variable, GCC keeps the array in memory and stores every accumulator
+// on every iteration of the hot loop.
+#define LOWBIT_UNROLL _Pragma("GCC unroll 32")
+
 namespace lowbit {
 namespace {
 

@@ -71,8 +71,8 @@ void tile(const uint8_t* const* panel, int64_t groups, const Rows& rows, float* 
             }
         }
     }
-    for (int r = 0; r < R; ++r)
-        for (int j = 0; j < C; ++j)
+    LOWBIT_UNROLL for (int r = 0; r < R; ++r)
+        LOWBIT_UNROLL for (int j = 0; j < C; ++j)
             _mm512_mask_storeu_ps(c + r * ldc + j * NC, static_cast<__mmask16>((1u << cols[j]) - 1), acc[r][j]);
 }
 
