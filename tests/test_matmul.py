@@ -118,7 +118,8 @@ def test_python_wrapper_shapes_and_dtypes():
     y = lowbit.matmul(x, W)
     assert y.shape == (2, 3, 10) and y.dtype == np.float32
     np.testing.assert_array_equal(y.reshape(6, 10), _core.matmul(x.reshape(6, 64), W.data, "q8_0", 10, 64))
-    np.testing.assert_array_equal(lowbit.matmul(x[0, 0], W), y[0, 0])
+    # one row streams the weights, six unpack panels: the same sums, rounded in another order
+    np.testing.assert_allclose(lowbit.matmul(x[0, 0], W), y[0, 0], rtol=1e-5, atol=1e-5)
     y16 = lowbit.matmul(x.astype(np.float16), W, threads=1)
     np.testing.assert_array_equal(y16, lowbit.matmul(x.astype(np.float16).astype(np.float32), W))
 

@@ -47,33 +47,6 @@ inline __m256i dot32(__m256i q, const int8_t* a, __m256i sc16) {
 // bsums (16 x int16) against 16 per-16 factors: sum(f_j * bsum_j) spread over 8 int32 lanes.
 inline __m256i bsum_dot(const block_q8_K& a, __m256i f16) { return _mm256_madd_epi16(load256(a.bsums), f16); }
 
-inline float f16(fp16_t h) { return _cvtsh_ss(h); }
-
-// q4_K / q5_K: 8 scales and 8 mins of 6 bits from 12 bytes -> sc[8], mn[8].
-inline void k4_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
-    uint32_t a[3], out[4];
-    std::memcpy(a, s, 12);
-    out[0] = a[0] & 0x3f3f3f3f;                                             // sc 0-3
-    out[1] = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);      // sc 4-7
-    out[2] = a[1] & 0x3f3f3f3f;                                             // mn 0-3
-    out[3] = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4);  // mn 4-7
-    std::memcpy(sc, out, 8);
-    std::memcpy(mn, out + 2, 8);
-}
-
-// q3_K: sixteen 6-bit scales (biased by 32) from 12 bytes: low nibbles in bytes 0-7 (scales 0-7 low
-// nibble, 8-15 high), top 2 bits in bytes 8-11 (scale j in byte 8 + j%4, bit pair j/4). Word-wise, 4
-// scales per 32-bit operation.
-inline void q3_k_scales(const uint8_t* s, uint32_t* out) {
-    uint32_t a[3];
-    std::memcpy(a, s, 12);
-    constexpr uint32_t k2 = 0x03030303, k4 = 0x0f0f0f0f;
-    out[0] = (a[0] & k4) | ((a[2] & k2) << 4);
-    out[1] = (a[1] & k4) | (((a[2] >> 2) & k2) << 4);
-    out[2] = ((a[0] >> 4) & k4) | (((a[2] >> 4) & k2) << 4);
-    out[3] = ((a[1] >> 4) & k4) | (((a[2] >> 6) & k2) << 4);
-}
-
 // Each per-type add() adds one super-block of one weight row to acc[i] for MA activation rows.
 struct SbQ4K {
     using Block = block_q4_K;
@@ -84,7 +57,7 @@ struct SbQ4K {
         const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(scmn));
         const __m256i sc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(v, v));  // sc 0-7 in both halves
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));  // m_j for bsums 2j, 2j+1
-        const float d = f16(w.d), dmin = f16(w.dmin);
+        const float d = f16_to_f32(w.d), dmin = f16_to_f32(w.dmin);
         const __m256i low = _mm256_set1_epi8(0x0F);
         __m256i sum[MA];
         for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
@@ -113,7 +86,7 @@ struct SbQ5K {
         const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(scmn));
         const __m256i sc = _mm256_cvtepu8_epi16(_mm_unpacklo_epi64(v, v));
         const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(v, v));
-        const float d = f16(w.d), dmin = f16(w.dmin);
+        const float d = f16_to_f32(w.d), dmin = f16_to_f32(w.dmin);
         const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
         const __m256i hbits = load256(w.qh);  // bit e/32 of byte e%32: the 5th bit of value e
         __m256i sum[MA];
@@ -146,18 +119,11 @@ struct SbQ6K {
         const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
         __m256i sc_lo, sc_hi;
         scales16(s8, true, &sc_lo, &sc_hi);
-        const __m256i low = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
         __m256i sum[MA];
         for (int i = 0; i < MA; ++i) sum[i] = _mm256_slli_epi32(bsum_dot(*a[i], sc16), 5);  // subtracted below
         for (int h = 0; h < 2; ++h) {
-            const __m256i l0 = load256(w.ql + 64 * h), l1 = load256(w.ql + 64 * h + 32), hb = load256(w.qh + 32 * h);
-            const __m256i q[4] = {
-                _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30)),
-                _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hb, m30)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                                _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30)),
-            };
+            __m256i q[4];
+            q6_k_levels(w.ql + 64 * h, w.qh + 32 * h, q);
             for (int c = 0; c < 4; ++c) {
                 const __m256i s = two_scales(h ? sc_hi : sc_lo, 2 * c);  // sub-blocks 8h + 2c, + 1
                 for (int i = 0; i < MA; ++i)
@@ -166,12 +132,9 @@ struct SbQ6K {
         }
         // sum holds 32*sum(sc*bsum) - sum(sc*q*a): the dot with (q - 32), negated
         for (int i = 0; i < MA; ++i)
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16(w.d) * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16_to_f32(w.d) * a[i]->d), acc[i]);
     }
 };
-
-// The 2-bit fields of q2_K / q3_K: 32 bytes hold values 32 apart, 2 bits each.
-inline __m256i bits2(__m256i v, int p) { return _mm256_and_si256(_mm256_srli_epi16(v, 2 * p), _mm256_set1_epi8(3)); }
 
 struct SbQ2K {
     using Block = block_q2_K;
@@ -190,7 +153,7 @@ struct SbQ2K {
                 for (int i = 0; i < MA; ++i) sum[i] = _mm256_add_epi32(sum[i], dot32(q, a[i]->qs + 128 * h + 32 * p, s));
             }
         }
-        const float d = f16(w.d), dmin = f16(w.dmin);
+        const float d = f16_to_f32(w.d), dmin = f16_to_f32(w.dmin);
         for (int i = 0; i < MA; ++i) {
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
             acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
@@ -203,7 +166,7 @@ struct SbQ3K {
     using Block = block_q3_K;
     template <int MA>
     static void add(const block_q3_K& w, const block_q8_K* const* a, __m256* acc) {
-        alignas(16) uint32_t sc[4];
+        alignas(16) uint8_t sc[16];
         q3_k_scales(w.scales, sc);
         const __m128i s8 = _mm_sub_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), _mm_set1_epi8(32));
         const __m256i sc16 = _mm256_cvtepi8_epi16(s8);
@@ -222,7 +185,7 @@ struct SbQ3K {
             }
         }
         for (int i = 0; i < MA; ++i)
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16(w.d) * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16_to_f32(w.d) * a[i]->d), acc[i]);
     }
 };
 
@@ -231,7 +194,7 @@ struct SbIQ4XS {
     using Block = block_iq4_xs;
     template <int MA>
     static void add(const block_iq4_xs& w, const block_q8_K* const* a, __m256* acc) {
-        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+        const __m256i table = iq4_table();
         const __m256i low = _mm256_set1_epi8(0x0F);
         __m256i sum[MA];
         for (int i = 0; i < MA; ++i) sum[i] = _mm256_setzero_si256();
@@ -247,7 +210,7 @@ struct SbIQ4XS {
             }
         }
         for (int i = 0; i < MA; ++i)
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16(w.d) * a[i]->d), acc[i]);
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(f16_to_f32(w.d) * a[i]->d), acc[i]);
     }
 };
 

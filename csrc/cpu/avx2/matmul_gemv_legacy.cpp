@@ -20,25 +20,6 @@ namespace lowbit::avx2 {
 namespace {
 
 // 16 bytes of nibbles -> 32 levels: byte j holds value j (low nibble) and value j + 16 (high).
-// The 16 bytes go to both halves (a load, no shuffle); one variable shift moves the high half's
-// nibbles down.
-inline __m256i nibbles32(const uint8_t* qs) {
-    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-    return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0)), _mm256_set1_epi8(0x0F));
-}
-
-// 32 bits -> 32 bytes, 0x10 where bit j is set: the 5th bit of q5_0 / q5_1 levels.
-inline __m256i bit4_from_bits32(const uint8_t* qh) {
-    int32_t bits;
-    std::memcpy(&bits, qh, 4);
-    const __m256i spread = _mm256_shuffle_epi8(
-        _mm256_set1_epi32(bits), _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
-    const __m256i mask = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, mask), mask), _mm256_set1_epi8(0x10));
-}
-
-inline __m256 bcast_f16(fp16_t h) { return _mm256_cvtph_ps(_mm_set1_epi16(static_cast<int16_t>(h))); }
-
 inline __m256i dot_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
@@ -98,8 +79,7 @@ struct GvIQ4_NL {
     static constexpr bool kSigned = true, kMin = false;
     static constexpr float kOffset8 = 0.0f;
     static Unpacked unpack(const W& b) {
-        const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
-        return {_mm256_shuffle_epi8(table, nibbles32(b.qs)), bcast_f16(b.d), _mm256_setzero_ps()};
+        return {_mm256_shuffle_epi8(iq4_table(), nibbles32(b.qs)), bcast_f16(b.d), _mm256_setzero_ps()};
     }
 };
 

@@ -22,26 +22,22 @@
 
 #include "../../core/blocks.h"
 #include "../../core/kernels.h"
+#include "matmul_simd.h"
 
 namespace lowbit {
 namespace {
 
-inline float f16_to_f32(fp16_t h) { return _cvtsh_ss(h); }
-
-// ---- decoders: one block of one weight row -> levels, scales, mins --------------------------------
+// ---- decoders: one block of one weight row -> levels (32-byte vectors), scales, mins ------------
 // kSigned: levels are int8 (w = scale * level); else uint8 with the min term. kMaxLevel bounds the
 // unsigned levels: AVX2's maddubs sums two u8*s8 products into int16, so it decides how many steps
-// may add up in int16 before they must be widened.
+// may add up in int16 before they must be widened. lv gets kBlock / 32 vectors, in k order.
 
 struct DecQ4_0 {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 15;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q4_0*>(blk);
-        for (int j = 0; j < 16; ++j) {
-            lv[j] = b->qs[j] & 0xF;
-            lv[j + 16] = b->qs[j] >> 4;
-        }
+        lv[0] = nibbles32(b->qs);
         sc[0] = f16_to_f32(b->d);
         mn[0] = -8.0f * sc[0];
     }
@@ -50,33 +46,20 @@ struct DecQ4_0 {
 struct DecQ4_1 {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 15;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q4_1*>(blk);
-        for (int j = 0; j < 16; ++j) {
-            lv[j] = b->qs[j] & 0xF;
-            lv[j + 16] = b->qs[j] >> 4;
-        }
+        lv[0] = nibbles32(b->qs);
         sc[0] = f16_to_f32(b->d);
         mn[0] = f16_to_f32(b->m);
     }
 };
 
-// q5_0 / q5_1: bit j of qh is the 5th bit of value j.
-inline void q5_levels(const uint8_t* qs, const uint8_t* qh4, uint8_t* lv) {
-    uint32_t qh;
-    std::memcpy(&qh, qh4, 4);
-    for (int j = 0; j < 16; ++j) {
-        lv[j] = static_cast<uint8_t>((qs[j] & 0xF) | (((qh >> j) & 1) << 4));
-        lv[j + 16] = static_cast<uint8_t>((qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4));
-    }
-}
-
 struct DecQ5_0 {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 31;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q5_0*>(blk);
-        q5_levels(b->qs, b->qh, lv);
+        lv[0] = _mm256_or_si256(nibbles32(b->qs), bit4_from_bits32(b->qh));
         sc[0] = f16_to_f32(b->d);
         mn[0] = -16.0f * sc[0];
     }
@@ -85,9 +68,9 @@ struct DecQ5_0 {
 struct DecQ5_1 {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 31;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q5_1*>(blk);
-        q5_levels(b->qs, b->qh, lv);
+        lv[0] = _mm256_or_si256(nibbles32(b->qs), bit4_from_bits32(b->qh));
         sc[0] = f16_to_f32(b->d);
         mn[0] = f16_to_f32(b->m);
     }
@@ -96,9 +79,9 @@ struct DecQ5_1 {
 struct DecQ8_0 {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 127;
     static constexpr bool kSigned = true;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q8_0*>(blk);
-        std::memcpy(lv, b->qs, 32);
+        lv[0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
         sc[0] = f16_to_f32(b->d);
         mn[0] = 0.0f;
     }
@@ -107,125 +90,138 @@ struct DecQ8_0 {
 struct DecIQ4_NL {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 127;
     static constexpr bool kSigned = true;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_iq4_nl*>(blk);
-        for (int j = 0; j < 16; ++j) {
-            lv[j] = static_cast<uint8_t>(kvalues_iq4nl[b->qs[j] & 0xF]);
-            lv[j + 16] = static_cast<uint8_t>(kvalues_iq4nl[b->qs[j] >> 4]);
-        }
+        lv[0] = _mm256_shuffle_epi8(iq4_table(), nibbles32(b->qs));
         sc[0] = f16_to_f32(b->d);
         mn[0] = 0.0f;
     }
 };
 
-// 2-bit fields of q2_K / q3_K: value e of each 128 sits in byte e%32 of its 32, bit pair (e%128)/32.
-inline void k_2bit_levels(const uint8_t* qs, uint8_t* lv) {
-    for (int h = 0; h < 2; ++h)
-        for (int p = 0; p < 4; ++p)
-            for (int l = 0; l < 32; ++l) lv[128 * h + 32 * p + l] = (qs[32 * h + l] >> (2 * p)) & 3;
+// 8 or 16 small integers (bytes) times a float -> f32, 8 at a time.
+inline void scale_bytes(const int32_t* ints, int n, float f, float* out) {
+    for (int i = 0; i < n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256(
+                                                    reinterpret_cast<const __m256i*>(ints + i))),
+                                                _mm256_set1_ps(f)));
+}
+template <bool kSignedBytes>
+inline void bytes_to_i32(const uint8_t* b, int n, int32_t* out) {
+    for (int i = 0; i < n; i += 8) {
+        const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b + i));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i),
+                            kSignedBytes ? _mm256_cvtepi8_epi32(v) : _mm256_cvtepu8_epi32(v));
+    }
 }
 
 struct DecQ2_K {
     static constexpr int kBlock = QK_K, kGroup = 16, kMaxLevel = 3;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q2_K*>(blk);
-        k_2bit_levels(b->qs, lv);
-        const float d = f16_to_f32(b->d), dmin = f16_to_f32(b->dmin);
-        for (int j = 0; j < 16; ++j) {
-            sc[j] = d * (b->scales[j] & 0xF);
-            mn[j] = -dmin * (b->scales[j] >> 4);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * h));
+            for (int p = 0; p < 4; ++p) lv[4 * h + p] = bits2(v, p);
         }
+        alignas(16) uint8_t s[16], m[16];
+        for (int j = 0; j < 16; ++j) {
+            s[j] = b->scales[j] & 0xF;
+            m[j] = b->scales[j] >> 4;
+        }
+        alignas(32) int32_t i32[16];
+        bytes_to_i32<false>(s, 16, i32);
+        scale_bytes(i32, 16, f16_to_f32(b->d), sc);
+        bytes_to_i32<false>(m, 16, i32);
+        scale_bytes(i32, 16, -f16_to_f32(b->dmin), mn);
     }
 };
 
 struct DecQ3_K {
     static constexpr int kBlock = QK_K, kGroup = 16, kMaxLevel = 7;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q3_K*>(blk);
-        k_2bit_levels(b->qs, lv);
-        for (int e = 0; e < QK_K; ++e) lv[e] |= ((b->hmask[e % 32] >> (e / 32)) & 1) << 2;  // level - 4 = value
-        const float d = f16_to_f32(b->d);
-        for (int j = 0; j < 16; ++j) {
-            const int low = j < 8 ? b->scales[j] & 0xF : b->scales[j - 8] >> 4;
-            const int high = (b->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
-            sc[j] = d * static_cast<float>((low | (high << 4)) - 32);
-            mn[j] = -4.0f * sc[j];
+        const __m256i hm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->hmask)), one = _mm256_set1_epi8(1);
+        for (int h = 0; h < 2; ++h) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs + 32 * h));
+            for (int p = 0; p < 4; ++p) {  // level = 2 bits | hmask bit << 2 = value + 4
+                const int e = 4 * h + p;
+                const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, e), one), 2);
+                lv[e] = _mm256_or_si256(bits2(v, p), hb);
+            }
         }
+        alignas(16) uint8_t s[16];
+        q3_k_scales(b->scales, s);
+        alignas(32) int32_t i32[16];
+        bytes_to_i32<false>(s, 16, i32);
+        for (int j = 0; j < 16; ++j) i32[j] -= 32;
+        const float d = f16_to_f32(b->d);
+        scale_bytes(i32, 16, d, sc);
+        scale_bytes(i32, 16, -4.0f * d, mn);
     }
 };
 
-// q4_K / q5_K: 64 values per 32 bytes of qs (low nibbles first), 6-bit scales and mins.
-inline void k4_levels_scales(const uint8_t* qs, const uint8_t* scales, fp16_t d16, fp16_t dmin16, uint8_t* lv,
-                             float* sc, float* mn) {
-    for (int c = 0; c < 4; ++c)
-        for (int l = 0; l < 32; ++l) {
-            lv[64 * c + l] = qs[32 * c + l] & 0xF;
-            lv[64 * c + 32 + l] = qs[32 * c + l] >> 4;
-        }
-    const float d = f16_to_f32(d16), dmin = f16_to_f32(dmin16);
-    for (int j = 0; j < 8; ++j) {
-        const int s = j < 4 ? scales[j] & 63 : (scales[j + 4] & 0xF) | ((scales[j - 4] >> 6) << 4);
-        const int m = j < 4 ? scales[j + 4] & 63 : (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
-        sc[j] = d * static_cast<float>(s);
-        mn[j] = -dmin * static_cast<float>(m);
+// q4_K / q5_K: 64 values per 32 bytes of qs (low nibbles first), 6-bit scales and mins per 32.
+inline void k4_decode(const uint8_t* qs, const uint8_t* scales, fp16_t d16, fp16_t dmin16, __m256i* lv, float* sc,
+                      float* mn) {
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int c = 0; c < 4; ++c) {
+        const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+        lv[2 * c] = _mm256_and_si256(bits, low);
+        lv[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
     }
+    alignas(16) uint8_t s[8], m[8];
+    k4_scales(scales, s, m);
+    alignas(32) int32_t i32[8];
+    bytes_to_i32<false>(s, 8, i32);
+    scale_bytes(i32, 8, f16_to_f32(d16), sc);
+    bytes_to_i32<false>(m, 8, i32);
+    scale_bytes(i32, 8, -f16_to_f32(dmin16), mn);
 }
 
 struct DecQ4_K {
     static constexpr int kBlock = QK_K, kGroup = 32, kMaxLevel = 15;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q4_K*>(blk);
-        k4_levels_scales(b->qs, b->scales, b->d, b->dmin, lv, sc, mn);
+        k4_decode(b->qs, b->scales, b->d, b->dmin, lv, sc, mn);
     }
 };
 
 struct DecQ5_K {
     static constexpr int kBlock = QK_K, kGroup = 32, kMaxLevel = 31;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q5_K*>(blk);
-        k4_levels_scales(b->qs, b->scales, b->d, b->dmin, lv, sc, mn);
-        for (int e = 0; e < QK_K; ++e) lv[e] |= ((b->qh[e % 32] >> (e / 32)) & 1) << 4;
+        k4_decode(b->qs, b->scales, b->d, b->dmin, lv, sc, mn);
+        const __m256i hbits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qh)), one = _mm256_set1_epi8(1);
+        for (int e = 0; e < 8; ++e)  // bit e of qh[l]: the 5th bit of value 32e + l
+            lv[e] = _mm256_or_si256(lv[e], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, e), one), 4));
     }
 };
 
 struct DecQ6_K {
     static constexpr int kBlock = QK_K, kGroup = 16, kMaxLevel = 63;
     static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_q6_K*>(blk);
-        for (int h = 0; h < 2; ++h) {
-            const uint8_t* ql = b->ql + 64 * h;
-            const uint8_t* qh = b->qh + 32 * h;
-            uint8_t* o = lv + 128 * h;
-            for (int l = 0; l < 32; ++l) {
-                o[l] = static_cast<uint8_t>((ql[l] & 0xF) | ((qh[l] & 3) << 4));
-                o[l + 32] = static_cast<uint8_t>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
-                o[l + 64] = static_cast<uint8_t>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
-                o[l + 96] = static_cast<uint8_t>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
-            }
-        }
+        q6_k_levels(b->ql, b->qh, lv);
+        q6_k_levels(b->ql + 64, b->qh + 32, lv + 4);
+        alignas(32) int32_t i32[16];
+        bytes_to_i32<true>(reinterpret_cast<const uint8_t*>(b->scales), 16, i32);
         const float d = f16_to_f32(b->d);
-        for (int j = 0; j < 16; ++j) {
-            sc[j] = d * static_cast<float>(b->scales[j]);
-            mn[j] = -32.0f * sc[j];
-        }
+        scale_bytes(i32, 16, d, sc);
+        scale_bytes(i32, 16, -32.0f * d, mn);
     }
 };
 
 struct DecIQ4_XS {
     static constexpr int kBlock = QK_K, kGroup = 32, kMaxLevel = 127;
     static constexpr bool kSigned = true;
-    static void decode(const uint8_t* blk, uint8_t* lv, float* sc, float* mn) {
+    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
         const auto* b = reinterpret_cast<const block_iq4_xs*>(blk);
-        for (int g = 0; g < 8; ++g)
-            for (int j = 0; j < 16; ++j) {
-                lv[32 * g + j] = static_cast<uint8_t>(kvalues_iq4nl[b->qs[16 * g + j] & 0xF]);
-                lv[32 * g + j + 16] = static_cast<uint8_t>(kvalues_iq4nl[b->qs[16 * g + j] >> 4]);
-            }
+        const __m256i table = iq4_table();
+        for (int g = 0; g < 8; ++g) lv[g] = _mm256_shuffle_epi8(table, nibbles32(b->qs + 16 * g));
         const float d = f16_to_f32(b->d);
         for (int g = 0; g < 8; ++g) {
             const int ls = ((b->scales_l[g / 2] >> (4 * (g % 2))) & 0xF) | (((b->scales_h >> (2 * g)) & 3) << 4);
@@ -244,30 +240,91 @@ struct Panel {
     static int64_t bytes(int64_t k) { return k / G * kGroupBytes; }
 };
 
-// Unpacks `cols` (<= NC) weight rows of k values into one panel. kToUnsigned: signed levels are
-// stored as level + 128 (flip of the sign bit) with min -128*scale, for vpdpbusd's u8 operand.
+// 8 vectors of 8 dwords, transposed: r[t] gets dword t of every input (the unpack / shuffle /
+// permute network of an 8x8 f32 transpose).
+inline void transpose8x8_epi32(__m256i* v) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_castsi256_ps(v[i]);
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i)
+        for (int h = 0; h < 2; ++h) {
+            u[4 * i + 2 * h] = _mm256_shuffle_ps(t[4 * i + h], t[4 * i + 2 + h], _MM_SHUFFLE(1, 0, 1, 0));
+            u[4 * i + 2 * h + 1] = _mm256_shuffle_ps(t[4 * i + h], t[4 * i + 2 + h], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[4 + i], 0x20));
+        v[4 + i] = _mm256_castps_si256(_mm256_permute2f128_ps(u[i], u[4 + i], 0x31));
+    }
+}
+
+// The scales and mins of one block, [column][group] -> each group's NC scales then NC mins. With 8 or
+// more groups per block (K-quants) 8 x 8 transposes do it, else plain stores.
+template <class P, int NC, int kGroups>
+void store_scales(const float (*sc)[kGroups], const float (*mn)[kGroups], uint8_t* blk_panel) {
+    if constexpr (kGroups % 8 == 0) {
+        for (int m = 0; m < 2; ++m)
+            for (int c0 = 0; c0 < NC; c0 += 8)
+                for (int q0 = 0; q0 < kGroups; q0 += 8) {
+                    __m256i r[8];
+                    for (int i = 0; i < 8; ++i)
+                        r[i] = _mm256_castps_si256(_mm256_load_ps((m ? mn : sc)[c0 + i] + q0));
+                    transpose8x8_epi32(r);
+                    for (int t = 0; t < 8; ++t)
+                        _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk_panel + (q0 + t) * P::kGroupBytes +
+                                                                       P::kLevelBytes + (m * NC + c0) * 4),
+                                            r[t]);
+                }
+    } else {
+        for (int q = 0; q < kGroups; ++q) {
+            auto* fs = reinterpret_cast<float*>(blk_panel + q * P::kGroupBytes + P::kLevelBytes);
+            for (int c = 0; c < NC; ++c) {
+                fs[c] = sc[c][q];
+                fs[NC + c] = mn[c][q];
+            }
+        }
+    }
+}
+
+// Unpacks `cols` (<= NC) weight rows of k values into one panel. Per block: decode each row into
+// vectors of 32 levels, then 8 rows at a time a dword transpose turns 8 row-vectors into the 8
+// steps of 4 k that the panel stores contiguously. kToUnsigned: signed levels are stored as
+// level + 128 (flip of the sign bit) with min -128*scale, for vpdpbusd's u8 operand. Missing
+// columns get zero levels, scales and mins.
 template <class Dec, int NC, bool kToUnsigned>
 void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, uint8_t* panel) {
     using P = Panel<NC, Dec::kGroup>;
-    constexpr int G = Dec::kGroup, kGroups = Dec::kBlock / G;
+    constexpr int G = Dec::kGroup, kVecs = Dec::kBlock / 32, kGroups = Dec::kBlock / G;
+    constexpr bool kFlip = Dec::kSigned && kToUnsigned;
     const int64_t blocks = k / Dec::kBlock, block_bytes = w_row_bytes / blocks;
-    if (cols < NC) std::memset(panel, 0, static_cast<size_t>(P::bytes(k)));
-    alignas(64) uint8_t lv[Dec::kBlock];
-    float sc[kGroups], mn[kGroups];
-    for (int c = 0; c < cols; ++c) {
-        const uint8_t* row = w + c * w_row_bytes;
-        for (int64_t b = 0; b < blocks; ++b) {
-            Dec::decode(row + b * block_bytes, lv, sc, mn);
-            if (Dec::kSigned && kToUnsigned)
-                for (int e = 0; e < Dec::kBlock; ++e) lv[e] ^= 0x80;
-            for (int q = 0; q < kGroups; ++q) {
-                uint8_t* g = panel + (b * kGroups + q) * P::kGroupBytes;
-                for (int t = 0; t < G / 4; ++t) std::memcpy(g + (t * NC + c) * 4, lv + q * G + 4 * t, 4);
-                auto* fs = reinterpret_cast<float*>(g + P::kLevelBytes);
-                fs[c] = sc[q];
-                fs[NC + c] = (Dec::kSigned && kToUnsigned) ? -128.0f * sc[q] : mn[q];
+    __m256i lv[NC][kVecs];
+    alignas(32) float sc[NC][kGroups], mn[NC][kGroups];
+    for (int c = cols; c < NC; ++c) {
+        for (int v = 0; v < kVecs; ++v) lv[c][v] = _mm256_setzero_si256();
+        for (int q = 0; q < kGroups; ++q) sc[c][q] = mn[c][q] = 0.0f;
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+        for (int c = 0; c < cols; ++c) {
+            Dec::decode(w + c * w_row_bytes + b * block_bytes, lv[c], sc[c], mn[c]);
+            if (kFlip) {
+                for (int v = 0; v < kVecs; ++v) lv[c][v] = _mm256_xor_si256(lv[c][v], _mm256_set1_epi8(-128));
+                for (int q = 0; q < kGroups; ++q) mn[c][q] = -128.0f * sc[c][q];
             }
         }
+        for (int v = 0; v < kVecs; ++v)
+            for (int c0 = 0; c0 < NC; c0 += 8) {
+                __m256i r[8];
+                for (int i = 0; i < 8; ++i) r[i] = lv[c0 + i][v];
+                transpose8x8_epi32(r);
+                for (int t = 0; t < 8; ++t) {  // k offset within the block: 32 v + 4 t
+                    const int e = 32 * v + 4 * t;
+                    uint8_t* dst = panel + (b * kGroups + e / G) * P::kGroupBytes + ((e % G) / 4) * NC * 4 + c0 * 4;
+                    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), r[t]);
+                }
+            }
+        store_scales<P, NC, kGroups>(sc, mn, panel + b * kGroups * P::kGroupBytes);
     }
 }
 
