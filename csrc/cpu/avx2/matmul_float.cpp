@@ -1,8 +1,8 @@
 // AVX2 matmul of the float weight types (f32, f16, bf16): activations in the same type (x rounded to
 // f16 / bf16, as ggml does), products and sums in f32 with FMA.
 //
-// Few rows: each weight row is read once and converted 8 values at a time, against up to 4
-// activation rows already in f32. Many rows: 16 weight rows are converted once into two panels of
+// Few rows: each weight row is read once, in memory order, and converted 8 values at a time, against
+// up to 4 activation rows already in f32. Many rows: 16 weight rows are converted once into two panels of
 // 8 columns ([k][8] f32: one 32-byte load per k), and a 4 x 16 register tile of FMAs runs over them,
 // one broadcast activation per row and k. k need not be a multiple of anything.
 #include <algorithm>
@@ -53,30 +53,31 @@ const float* activations_f32(const GemmArgs& p, int64_t i0, int64_t rows, int sl
     return out;
 }
 
-// Weight rows j0..j0+NW-1 against MA f32 activation rows (stride a_stride).
-template <class L, int NW, int MA>
-void gemv_tile(const GemmArgs& p, int64_t j0, const float* a, int64_t a_stride, float* c) {
-    const typename L::T* w[NW];
-    for (int r = 0; r < NW; ++r)
-        w[r] = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(p.w) + (j0 + r) * p.w_row_bytes);
-    __m256 acc[NW][MA];
-    for (int r = 0; r < NW; ++r)
-        for (int i = 0; i < MA; ++i) acc[r][i] = _mm256_setzero_ps();
+// One weight row j against MA f32 activation rows (stride a_stride). One row at a time keeps the
+// weights streaming in memory order; S accumulator sets (8-value steps dealt round-robin) give enough
+// independent FMA chains when MA is small.
+template <class L, int MA, int S>
+void gemv_row(const GemmArgs& p, int64_t j, const float* a, int64_t a_stride, float* c) {
+    const auto* w = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes);
+    __m256 acc[S][MA];
+    LOWBIT_UNROLL for (int r = 0; r < S; ++r)
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[r][i] = _mm256_setzero_ps();
+    auto step = [&](int64_t e, __m256* acc_s) {
+        const __m256 wv = L::load8(w + e);
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+            acc_s[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(a + i * a_stride + e), acc_s[i]);
+    };
     int64_t e = 0;
-    for (; e + 8 <= p.k; e += 8) {
-        __m256 av[MA];
-        for (int i = 0; i < MA; ++i) av[i] = _mm256_loadu_ps(a + i * a_stride + e);
-        for (int r = 0; r < NW; ++r) {
-            const __m256 wv = L::load8(w[r] + e);
-            for (int i = 0; i < MA; ++i) acc[r][i] = _mm256_fmadd_ps(wv, av[i], acc[r][i]);
-        }
+    for (; e + 8 * S <= p.k; e += 8 * S) LOWBIT_UNROLL for (int r = 0; r < S; ++r) step(e + 8 * r, acc[r]);
+    for (; e + 8 <= p.k; e += 8) step(e, acc[0]);
+    LOWBIT_UNROLL for (int r = 1; r < S; ++r)
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[0][i] = _mm256_add_ps(acc[0][i], acc[r][i]);
+    alignas(32) float out[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) out[i] = hsum_ps(acc[0][i]);
+    for (int i = 0; i < MA; ++i) {
+        for (int64_t t = e; t < p.k; ++t) out[i] += L::load1(w + t) * a[i * a_stride + t];
+        c[i * p.ldc + j] = out[i];
     }
-    LOWBIT_UNROLL for (int r = 0; r < NW; ++r)
-        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-            float s = hsum_ps(acc[r][i]);
-            for (int64_t t = e; t < p.k; ++t) s += L::load1(w[r] + t) * a[i * a_stride + t];
-            c[i * p.ldc + j0 + r] = s;
-        }
 }
 
 template <class L>
@@ -89,25 +90,12 @@ void gemv(const GemmArgs& p) {
         for (int64_t i0 = 0; i0 < p.m; i0 += 4) {
             const float* ai = a + i0 * stride;
             float* c = p.c + i0 * p.ldc;
-            int64_t j = j0;
-            switch (std::min<int64_t>(4, p.m - i0)) {
-                case 1:
-                    for (; j + 4 <= j1; j += 4) gemv_tile<L, 4, 1>(p, j, ai, stride, c);
-                    for (; j < j1; ++j) gemv_tile<L, 1, 1>(p, j, ai, stride, c);
-                    break;
-                case 2:
-                    for (; j + 4 <= j1; j += 4) gemv_tile<L, 4, 2>(p, j, ai, stride, c);
-                    for (; j < j1; ++j) gemv_tile<L, 1, 2>(p, j, ai, stride, c);
-                    break;
-                case 3:
-                    for (; j + 2 <= j1; j += 2) gemv_tile<L, 2, 3>(p, j, ai, stride, c);
-                    for (; j < j1; ++j) gemv_tile<L, 1, 3>(p, j, ai, stride, c);
-                    break;
-                default:
-                    for (; j + 2 <= j1; j += 2) gemv_tile<L, 2, 4>(p, j, ai, stride, c);
-                    for (; j < j1; ++j) gemv_tile<L, 1, 4>(p, j, ai, stride, c);
-                    break;
-            }
+            for (int64_t j = j0; j < j1; ++j) switch (std::min<int64_t>(4, p.m - i0)) {
+                    case 1: gemv_row<L, 1, 4>(p, j, ai, stride, c); break;
+                    case 2: gemv_row<L, 2, 2>(p, j, ai, stride, c); break;
+                    case 3: gemv_row<L, 3, 2>(p, j, ai, stride, c); break;
+                    default: gemv_row<L, 4, 1>(p, j, ai, stride, c); break;
+                }
         }
     }
 }
