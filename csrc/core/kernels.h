@@ -15,9 +15,42 @@ using quantize_row_fn = void (*)(const float* x, void* y, int64_t k, const float
 // x: row_bytes(k) bytes; y: (k,) f32
 using dequantize_row_fn = void (*)(const void* x, float* y, int64_t k);
 
+// ---- matmul (csrc/core/matmul.h): y = x · Wᵀ, activations quantized to the weight type's dot type ----
+
+// w: one weight row (row_bytes(k) bytes); a: one activation row in the dot type. The reference
+// computes it as ggml's generic vec_dot does: integer block dots, scaled by the block scales in float.
+using vec_dot_fn = float (*)(int64_t k, const void* w, const void* a);
+
+// One tile of the matmul: c[i*ldc + j] = dot(W row j, A row i) for i < m, j < n. A struct rather than
+// ten positional arguments: every kernel reads the same fields, and adding one does not touch them all.
+struct GemmArgs {
+    int64_t m, n, k;
+    const void* w;          // w: (n, w_row_bytes) weight rows in the weight type
+    int64_t w_row_bytes;
+    const void* a;          // a: (m, a_row_bytes) activation rows in the dot type
+    int64_t a_row_bytes;
+    // a_ds: (m, k / act_group(dot), 2) f32 {d, s} per group of activations: d = the group's scale,
+    // s = d * (sum of its quants), q8_1's stored s as is. Saves every SIMD kernel the min/offset
+    // bookkeeping; null for f32/f16/bf16. The reference kernels ignore it.
+    const float* a_ds;
+    float* c;               // c: (m, ldc) f32
+    int64_t ldc;
+};
+// The ISA kernel picks its own strategy from m (stream the weights once for a few rows, or unpack a
+// panel of weights and reuse it across many rows). The driver calls it either with all m rows or,
+// when m > 64, with slabs of at least 64 rows, so a kernel whose choice only changes below 64 rows
+// gives results that do not depend on the thread count.
+using gemm_fn = void (*)(const GemmArgs& args);
+
+// Activations per {d, s} pair of GemmArgs::a_ds: 32 for q8_0 / q8_1 (one per block), 16 for q8_K (one
+// per bsum), 0 for the float dot types (no a_ds).
+int act_group(QType dot_type);
+
 struct TypeKernels {
     quantize_row_fn quantize_row = nullptr;
     dequantize_row_fn dequantize_row = nullptr;
+    vec_dot_fn vec_dot = nullptr;  // reference only (the spec of the dot product)
+    gemm_fn gemm = nullptr;
 };
 
 enum class Isa : int { GENERIC = 0, AVX2 = 1, AVX512 = 2, COUNT };
@@ -48,5 +81,16 @@ Isa default_isa();
 // `chosen` (optional) receives the ISA whose kernel was picked.
 quantize_row_fn resolve_quantize(QType t, Isa cap, Isa* chosen = nullptr);
 dequantize_row_fn resolve_dequantize(QType t, Isa cap, Isa* chosen = nullptr);
+vec_dot_fn resolve_vec_dot(QType t, Isa cap, Isa* chosen = nullptr);
+gemm_fn resolve_gemm(QType t, Isa cap, Isa* chosen = nullptr);
+
+// matmul kernels of each ISA, registered into that ISA's table (defined next to the kernels).
+void register_matmul_generic(KernelTable& t);
+#if defined(LOWBIT_HAVE_AVX2)
+void register_matmul_avx2(KernelTable& t);
+#endif
+#if defined(LOWBIT_HAVE_AVX512)
+void register_matmul_avx512(KernelTable& t);
+#endif
 
 }  // namespace lowbit

@@ -20,6 +20,8 @@
 namespace py = pybind11;
 using namespace lowbit;
 
+void register_matmul(py::module_& m);  // csrc/python/matmul_bindings.cpp
+
 namespace {
 
 const TypeInfo& type_or_throw(const std::string& op, const std::string& name) {
@@ -222,4 +224,5 @@ PYBIND11_MODULE(_core, m) {
         return read_bandwidth_gbps(static_cast<size_t>(nbytes), nt, repeats);
     }, py::arg("nbytes") = int64_t(1) << 30, py::arg("threads") = 0, py::arg("repeats") = 5,
        "GB/s of a STREAM-like multi-threaded read of an nbytes buffer (the GEMV roofline).");
+    register_matmul(m);
 }

@@ -30,7 +30,12 @@ KernelTable make_generic_table() {
 }  // namespace
 
 const KernelTable& kernel_table_generic() {
-    static const KernelTable table = make_generic_table();
+    // matmul slots are added after the table is built, so edits inside make_generic_table cannot drop them.
+    static const KernelTable table = [] {
+        KernelTable t = make_generic_table();
+        register_matmul_generic(t);
+        return t;
+    }();
     return table;
 }
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "quantize", "type_info", "types"]
+__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "matmul", "quantize", "type_info", "types"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -179,3 +179,33 @@ def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | No
     res = _core.dequantize(data, info["name"], k, _check_threads(op, threads), _check_isa(op, isa), out2)
     return out if out is not None else res.reshape(qt.shape)
 
+
+def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None = None) -> np.ndarray:
+    """y = x @ W.T for weights W (n, k) in a GGUF type, computed as ggml's mul_mat does it.
+
+    x: float32 (or float16) (..., k) -> float32 (..., n). Each row of x is quantized to W's dot type
+    (q8_0 / q8_1 / q8_K; rounded to f16 or bf16 for those weights), then every output is the dot
+    product of a weight row with a quantized activation row, so results equal ggml's up to float
+    rounding. Quantized dot types reject NaN and inf in x with ValueError.
+    """
+    op = "matmul"
+    if not isinstance(w, QuantizedTensor):
+        raise TypeError(f"[{op}] w must be a QuantizedTensor, got {type(w).__name__}")
+    if len(w.shape) != 2:
+        raise ValueError(f"[{op}] w must be 2-D (n, k), got shape {w.shape}")
+    n, k = w.shape
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"[{op}] x must be a numpy array, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float16):
+        raise TypeError(f"[{op}] x must be float32 or float16, got {x.dtype}")
+    if x.ndim < 1 or x.shape[-1] != k:
+        raise ValueError(f"[{op}] x must have shape (..., k={k}) to match w {w.shape}, got {x.shape}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"[{op}] x must be C-contiguous; call np.ascontiguousarray(x) first")
+    x2 = x.reshape(-1, k)
+    if x2.shape[0] == 0 or n == 0:
+        raise ValueError(f"[{op}] x and w must be non-empty, got x {x.shape} and w {w.shape}")
+    if x2.dtype == np.float16:
+        x2 = x2.astype(np.float32)
+    y = _core.matmul(x2, w.data, w.qtype, n, k, _check_threads(op, threads), _check_isa(op, isa))
+    return y.reshape(x.shape[:-1] + (n,))

@@ -40,7 +40,12 @@ KernelTable make_avx2_table() {
 }  // namespace
 
 const KernelTable& kernel_table_avx2() {
-    static const KernelTable table = make_avx2_table();
+    // matmul slots are added after the table is built, so edits inside make_avx2_table cannot drop them.
+    static const KernelTable table = [] {
+        KernelTable t = make_avx2_table();
+        register_matmul_avx2(t);
+        return t;
+    }();
     return table;
 }
 

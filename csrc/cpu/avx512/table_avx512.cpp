@@ -28,7 +28,12 @@ KernelTable make_avx512_table() {
 }  // namespace
 
 const KernelTable& kernel_table_avx512() {
-    static const KernelTable table = make_avx512_table();
+    // matmul slots are added after the table is built, so edits inside make_avx512_table cannot drop them.
+    static const KernelTable table = [] {
+        KernelTable t = make_avx512_table();
+        register_matmul_avx512(t);
+        return t;
+    }();
     return table;
 }
 

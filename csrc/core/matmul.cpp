@@ -1,0 +1,176 @@
+#include "matmul.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "blocks.h"
+#include "fp16.h"
+#include "thread_pool.h"
+
+namespace lowbit {
+
+int act_group(QType dot_type) {
+    switch (dot_type) {
+        case QType::Q8_0: return QK8_0;
+        case QType::Q8_1: return QK8_1;
+        case QType::Q8_K: return 16;
+        default: return 0;
+    }
+}
+
+void act_scales_and_sums(QType dot, const void* a, int64_t k, float* ds) {
+    if (dot == QType::Q8_0) {
+        const auto* b = static_cast<const block_q8_0*>(a);
+        for (int64_t i = 0; i < k / QK8_0; ++i) {
+            int sum = 0;
+            for (int j = 0; j < QK8_0; ++j) sum += b[i].qs[j];
+            ds[2 * i] = fp16_to_f32(b[i].d);
+            ds[2 * i + 1] = ds[2 * i] * static_cast<float>(sum);
+        }
+    } else if (dot == QType::Q8_1) {
+        const auto* b = static_cast<const block_q8_1*>(a);
+        for (int64_t i = 0; i < k / QK8_1; ++i) {
+            ds[2 * i] = fp16_to_f32(b[i].d);
+            ds[2 * i + 1] = fp16_to_f32(b[i].s);  // ggml's dot uses the stored (f16-rounded) s
+        }
+    } else if (dot == QType::Q8_K) {
+        const auto* b = static_cast<const block_q8_K*>(a);
+        for (int64_t i = 0; i < k / QK_K; ++i)
+            for (int g = 0; g < QK_K / 16; ++g) {
+                ds[2 * (16 * i + g)] = b[i].d;
+                ds[2 * (16 * i + g) + 1] = b[i].d * static_cast<float>(b[i].bsums[g]);
+            }
+    }
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument("[matmul] " + msg); }
+
+bool row_is_finite(const float* x, int64_t k) {
+    float acc = 0.0f;  // x*0 is NaN exactly when x is inf or NaN
+    for (int64_t i = 0; i < k; ++i) acc += x[i] * 0.0f;
+    return acc == 0.0f;
+}
+
+struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
+
+// Uninitialized, 64-byte aligned: the quantized activations are written in full before use.
+Buffer alloc_buffer(size_t bytes) {
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return Buffer(static_cast<uint8_t*>(p));
+}
+
+// Quantizes the m rows of x to the dot type (in parallel) and fills a_ds. Returns the first row with
+// NaN / inf, or -1.
+int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Isa isa, uint8_t* a, int64_t a_rb,
+                             float* ds, int threads) {
+    const quantize_row_fn quant = resolve_quantize(dot, isa);
+    const bool check = type_info(dot).is_quantized;
+    const int g = act_group(dot);
+    std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};
+    ThreadPool::global().parallel_for(m, threads, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const float* row = x + r * k;
+            if (check && !row_is_finite(row, k)) {
+                int64_t cur = bad.load();
+                while (r < cur && !bad.compare_exchange_weak(cur, r)) {}
+                continue;
+            }
+            quant(row, a + r * a_rb, k, nullptr);
+            if (g) act_scales_and_sums(dot, a + r * a_rb, k, ds + r * (k / g) * 2);
+        }
+    });
+    const int64_t b = bad.load();
+    return b == std::numeric_limits<int64_t>::max() ? -1 : b;
+}
+
+// How the (m, n) output is cut into gemm calls. Few rows: one slab of weight rows per thread, each
+// streamed once past all m activation rows. Many rows: 64 weight rows per tile (the SIMD kernels
+// unpack them into L2 once and reuse them for every row of the tile); rows split into near-equal
+// slabs of at most 1024 (a slab's activations stay in L3), more slabs only when there are too few
+// tiles to keep every thread busy. A slab never has fewer than kMinSlab rows, so a kernel that picks
+// its strategy from its m sees the same m whatever the thread count: results do not depend on it.
+struct Tiling {
+    int64_t m_slabs, n_tile;
+};
+
+constexpr int64_t kFewRows = 8;
+constexpr int64_t kMinSlab = 64;
+
+Tiling choose_tiling(int64_t m, int64_t n, int threads) {
+    auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+    if (m <= kFewRows) return {1, std::min(n, ceil_div(ceil_div(n, threads), 16) * 16)};
+    const int64_t n_tile = 64, n_tiles = ceil_div(n, n_tile);
+    int64_t slabs = ceil_div(m, 1024);
+    while (n_tiles * slabs < 4 * threads && m / (slabs + 1) >= kMinSlab) ++slabs;
+    return {slabs, n_tile};
+}
+
+}  // namespace
+
+void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QType t, float* y, int threads, Isa isa) {
+    const TypeInfo& ti = type_info(t);
+    if (ti.is_activation)
+        fail(std::string(ti.name) + " is an activation-only type (ggml has no dot product with it as weights)");
+    if (m <= 0 || n <= 0 || k <= 0)
+        fail("m, n and k must be >= 1, got m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+    if (k % ti.block_size != 0)
+        fail("k=" + std::to_string(k) + " is not a multiple of " + ti.name + "'s block size " + std::to_string(ti.block_size));
+    if (threads < 1) fail("threads must be >= 1, got " + std::to_string(threads));
+    const QType dot = ti.dot_type;
+    const gemm_fn gemm = resolve_gemm(t, isa);
+    if (!gemm) fail(std::string("no kernel for ") + ti.name);
+
+    GemmArgs p{};
+    p.k = k;
+    p.w = w;
+    p.w_row_bytes = row_bytes(ti, k);
+    p.a_row_bytes = row_bytes(type_info(dot), k);
+    Buffer abuf, dsbuf;
+    if (dot == QType::F32) {
+        p.a = x;  // f32 weights: the activations are used as they are
+    } else {
+        abuf = alloc_buffer(static_cast<size_t>(m * p.a_row_bytes));
+        const int g = act_group(dot);
+        if (g) dsbuf = alloc_buffer(static_cast<size_t>(m * (k / g) * 2) * sizeof(float));
+        auto* ds = reinterpret_cast<float*>(dsbuf.get());
+        const int64_t bad = quantize_activations(x, m, k, dot, isa, abuf.get(), p.a_row_bytes, ds, threads);
+        if (bad >= 0)
+            fail("row " + std::to_string(bad) + " of x contains NaN or inf; " + ti.name + " activations are quantized to " +
+                 type_info(dot).name + ", which needs finite values");
+        p.a = abuf.get();
+        p.a_ds = ds;
+    }
+
+    const Tiling tl = choose_tiling(m, n, threads);
+    const int64_t n_tiles = (n + tl.n_tile - 1) / tl.n_tile;
+    const int g = act_group(dot);
+    const int64_t ds_row = g ? (k / g) * 2 : 0;
+    ThreadPool::global().parallel_for(tl.m_slabs * n_tiles, threads, [&](int64_t t0, int64_t t1) {
+        for (int64_t tile = t0; tile < t1; ++tile) {
+            const int64_t slab = tile / n_tiles, j0 = (tile % n_tiles) * tl.n_tile;
+            const int64_t i0 = m * slab / tl.m_slabs, i1 = m * (slab + 1) / tl.m_slabs;
+            GemmArgs q = p;
+            q.m = i1 - i0;
+            q.n = std::min(tl.n_tile, n - j0);
+            q.w = static_cast<const uint8_t*>(p.w) + j0 * p.w_row_bytes;
+            q.a = static_cast<const uint8_t*>(p.a) + i0 * p.a_row_bytes;
+            q.a_ds = p.a_ds ? p.a_ds + i0 * ds_row : nullptr;
+            q.c = y + i0 * n + j0;
+            q.ldc = n;
+            gemm(q);
+        }
+    });
+}
+
+}  // namespace lowbit

@@ -1,0 +1,44 @@
+// The AVX2 matmul kernels, shared between the files of csrc/cpu/avx2/matmul_*.cpp.
+#pragma once
+#include "../../core/kernels.h"
+
+namespace lowbit::avx2 {
+
+// Many rows: unpack weight panels once, reuse them for every activation row (matmul_gemm.cpp).
+#define LOWBIT_AVX2_GEMM(t) void gemm_panels_##t(const GemmArgs& p);
+LOWBIT_AVX2_GEMM(q4_0)
+LOWBIT_AVX2_GEMM(q4_1)
+LOWBIT_AVX2_GEMM(q5_0)
+LOWBIT_AVX2_GEMM(q5_1)
+LOWBIT_AVX2_GEMM(q8_0)
+LOWBIT_AVX2_GEMM(iq4_nl)
+LOWBIT_AVX2_GEMM(q2_k)
+LOWBIT_AVX2_GEMM(q3_k)
+LOWBIT_AVX2_GEMM(q4_k)
+LOWBIT_AVX2_GEMM(q5_k)
+LOWBIT_AVX2_GEMM(q6_k)
+LOWBIT_AVX2_GEMM(iq4_xs)
+#undef LOWBIT_AVX2_GEMM
+
+// Few rows: stream each weight block once past every activation row (matmul_gemv_*.cpp).
+#define LOWBIT_AVX2_GEMV(t) void gemv_##t(const GemmArgs& p);
+LOWBIT_AVX2_GEMV(q4_0)
+LOWBIT_AVX2_GEMV(q4_1)
+LOWBIT_AVX2_GEMV(q5_0)
+LOWBIT_AVX2_GEMV(q5_1)
+LOWBIT_AVX2_GEMV(q8_0)
+LOWBIT_AVX2_GEMV(iq4_nl)
+LOWBIT_AVX2_GEMV(q2_k)
+LOWBIT_AVX2_GEMV(q3_k)
+LOWBIT_AVX2_GEMV(q4_k)
+LOWBIT_AVX2_GEMV(q5_k)
+LOWBIT_AVX2_GEMV(q6_k)
+LOWBIT_AVX2_GEMV(iq4_xs)
+#undef LOWBIT_AVX2_GEMV
+
+// Float weights, every m (matmul_float.cpp).
+void gemm_f32(const GemmArgs& p);
+void gemm_f16(const GemmArgs& p);
+void gemm_bf16(const GemmArgs& p);
+
+}  // namespace lowbit::avx2
