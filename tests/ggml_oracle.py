@@ -64,6 +64,14 @@ def _lib():
     return lib
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_lib():
+    """libggml-cpu: the CPU backend's own (SIMD) activation quantizers and kernels."""
+    d = _lib_dir()
+    _lib()  # its dependency libggml-base first
+    return ctypes.CDLL(sorted(glob.glob(os.path.join(d, "libggml-cpu.so*")))[0])
+
+
 def available() -> bool:
     return _lib() is not None
 

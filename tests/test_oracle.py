@@ -60,3 +60,22 @@ def test_dequantize_equals_gguf_py(row):
     want = gguf.quants.dequantize(qt.data.reshape(5, -1), gguf.GGMLQuantizationType(row["gguf_id"]))
     # gguf-py computes in float32 with numpy in a different order for some types: equal to rounding.
     np.testing.assert_allclose(qt.dequantize(), want.astype(np.float32), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("qtype", ["q8_0", "q8_1"])
+@pytest.mark.parametrize("dist", DISTRIBUTIONS)
+def test_matmul_activation_quantization_equals_ggml_cpu(qtype, dist):
+    """lowbit.matmul quantizes activations as ggml's CPU mul_mat does (its from_float), not with the
+    storage rounding: same int8 activations, so model outputs agree with llama.cpp to float rounding."""
+    import ctypes
+
+    lib = ggml_oracle.cpu_lib()
+    x = make_input(dist, 5, 256, seed=11)
+    want = np.zeros((5, lowbit.type_info(qtype)["type_size"] * 8), np.uint8)
+    fn = getattr(lib, f"quantize_row_{qtype}")
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    for r in range(5):
+        fn(x[r].ctypes.data, want[r].ctypes.data, 256)
+    got = lowbit._core.quantize_activations(x, qtype)
+    np.testing.assert_array_equal(got, want)

@@ -1,5 +1,7 @@
 #include "matmul.h"
 
+#include "../ref/ref.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -74,7 +76,11 @@ Buffer alloc_buffer(size_t bytes) {
 // NaN / inf, or -1.
 int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Isa isa, uint8_t* a, int64_t a_rb,
                              float* ds, int threads) {
-    const quantize_row_fn quant = resolve_quantize(dot, isa);
+    // q8_0 / q8_1 as ggml's CPU mul_mat quantizes activations (not the storage rounding); the rest
+    // (q8_K, f16, bf16, f32) are the same in both.
+    quantize_row_fn quant = resolve_quantize(dot, isa);
+    if (dot == QType::Q8_0) quant = ref::quantize_act_row_q8_0;
+    if (dot == QType::Q8_1) quant = ref::quantize_act_row_q8_1;
     const bool check = type_info(dot).is_quantized;
     const int g = act_group(dot);
     std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};

@@ -16,6 +16,7 @@
 #include "../core/stream_store.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
+#include "../ref/ref.h"
 
 namespace py = pybind11;
 using namespace lowbit;
@@ -215,6 +216,23 @@ PYBIND11_MODULE(_core, m) {
           py::arg("threads") = 0, py::arg("isa") = "");
     m.def("dequantize", &dequantize, py::arg("data"), py::arg("qtype"), py::arg("k"), py::arg("threads") = 0,
           py::arg("isa") = "", py::arg("out") = py::none());
+    m.def("quantize_activations", [](py::array x_obj, const std::string& type_name) {
+        // x: (rows, k) f32 -> (rows, row_bytes): lowbit.matmul's activation quantization (tests compare
+        // it with ggml's CPU from_float).
+        const TypeInfo& ti = type_or_throw("quantize_activations", type_name);
+        if (ti.type != QType::Q8_0 && ti.type != QType::Q8_1)
+            throw std::invalid_argument("[quantize_activations] only q8_0 and q8_1 have a separate activation rounding");
+        if (!py::isinstance<py::array_t<float>>(x_obj) || x_obj.ndim() != 2 || !(x_obj.flags() & py::array::c_style))
+            throw std::invalid_argument("[quantize_activations] expected a C-contiguous 2-D float32 array");
+        auto x = py::array_t<float, py::array::c_style>::ensure(x_obj);
+        const int64_t rows = x.shape(0), k = x.shape(1);
+        if (k % 32) throw std::invalid_argument("[quantize_activations] k must be a multiple of 32");
+        const int64_t rb = row_bytes(ti, k);
+        py::array_t<uint8_t> out({rows, rb});
+        auto fn = ti.type == QType::Q8_0 ? ref::quantize_act_row_q8_0 : ref::quantize_act_row_q8_1;
+        for (int64_t r = 0; r < rows; ++r) fn(x.data() + r * k, out.mutable_data() + r * rb, k, nullptr);
+        return out;
+    });
     m.def("cpu_info", &cpu_info);
     m.def("default_num_threads", &default_num_threads);
     m.def("read_bandwidth", [](int64_t nbytes, int threads, int repeats) {

@@ -32,4 +32,9 @@ LOWBIT_DECLARE_REF(iq4_xs)
 
 #undef LOWBIT_DECLARE_REF
 
+// The q8_0 / q8_1 activation quantizers of ggml's CPU mul_mat (see act_q8.cpp): what lowbit.matmul
+// quantizes activations with, so its int8 activations equal llama.cpp's.
+void quantize_act_row_q8_0(const float* x, void* y, int64_t k, const float* imatrix);
+void quantize_act_row_q8_1(const float* x, void* y, int64_t k, const float* imatrix);
+
 }  // namespace lowbit::ref

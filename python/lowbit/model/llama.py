@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ops
+from . import ggml_numerics
 
 ROPE_NORM_ARCHS = {"llama", "mistral", "granite"}  # llama.cpp's LLAMA_ROPE_TYPE_NORM: pairs (2i, 2i+1)
 ROPE_NEOX_ARCHS = {"qwen2"}                         # LLAMA_ROPE_TYPE_NEOX: pairs (i, i + n_rot/2)
 SUPPORTED_ARCHS = ROPE_NORM_ARCHS | ROPE_NEOX_ARCHS
+# llama.cpp built for this CPU uses ggml's AVX-512 exp where the CPU has AVX-512 (else the AVX2 one)
+_AVX512 = "avx512" in ops.cpu_info()["supported"]
 
 
 class ModelError(ValueError):
@@ -190,18 +193,27 @@ class KVCache:
 
 
 def rmsnorm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
-    """x: (T, d) f32 -> x / sqrt(mean(x^2) + eps) * weight."""
-    ms = np.mean(x.astype(np.float32) ** 2, axis=-1, keepdims=True)
-    return (x / np.sqrt(ms + eps)).astype(np.float32) * weight
+    """x: (T, d) f32 -> x * 1/sqrt(mean(x^2) + eps) * weight, as ggml_rms_norm: squares in f32, their
+    sum in f64, the scale a float32 reciprocal."""
+    mean = (np.sum((x * x).astype(np.float64), axis=-1, keepdims=True) / x.shape[-1]).astype(np.float32)
+    scale = np.float32(1.0) / np.sqrt(mean + np.float32(eps))
+    return (x * scale) * weight
 
 
 def rope_angles(cfg: Config, pos: np.ndarray, freqs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """cos and sin of theta = pos * freq_scale * base^(-2i/n_rot) / factor_i: each (T, n_rot/2)."""
-    i = np.arange(cfg.n_rot // 2, dtype=np.float64)
-    inv_freq = cfg.rope_base ** (-2.0 * i / cfg.n_rot)
+    """cos and sin of theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i, each (T, n_rot/2).
+
+    In float32 the way ggml builds its rope cache: theta starts at pos and is multiplied by
+    base^(-2/n_rot) once per pair, so the angles carry ggml's rounding too."""
+    half = cfg.n_rot // 2
+    theta_scale = np.float32(cfg.rope_base) ** np.float32(-2.0 / cfg.n_rot)
+    steps = np.full((len(pos), half), theta_scale, np.float32)
+    steps[:, 0] = pos.astype(np.float32)
+    theta = np.cumprod(steps, axis=1, dtype=np.float32)  # sequential products, like ggml's loop
     if freqs is not None:
-        inv_freq = inv_freq / freqs
-    theta = (pos.astype(np.float64) * cfg.rope_freq_scale)[:, None] * inv_freq[None, :]
+        theta = theta / freqs.astype(np.float32)
+    theta = (theta * np.float32(cfg.rope_freq_scale)).astype(np.float64)
+    # glibc's cosf/sinf are (nearly always) correctly rounded; numpy's float32 versions are not
     return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
 
 
@@ -236,16 +248,15 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos0: int, scale: flo
     # query t (at position pos0 + t) sees keys at positions <= pos0 + t
     mask = np.arange(S)[None, :] > (pos0 + np.arange(T))[:, None]
     scores = np.where(mask, -np.inf, scores)
-    scores -= scores.max(axis=-1, keepdims=True)
-    probs = np.exp(scores)
-    probs /= probs.sum(axis=-1, keepdims=True)
+    probs = ggml_numerics.softmax(scores.astype(np.float32), _AVX512)
     probs = probs.astype(np.float16).astype(np.float32)  # ggml rounds the f32 side of an f16 matmul
     out = probs @ vh[:, None]                            # (Hkv, g, T, hd)
     return out.transpose(2, 0, 1, 3).reshape(T, H * hd).astype(np.float32)
 
 
 def silu(x: np.ndarray) -> np.ndarray:
-    return x / (1.0 + np.exp(-x))
+    """x * sigmoid(x), with ggml's exp (see ggml_numerics)."""
+    return ggml_numerics.silu(x, _AVX512)
 
 
 class LlamaModel:
