@@ -151,10 +151,9 @@ struct DecQ3_K {
             }
         }
         alignas(16) uint8_t s[16];
-        q3_k_scales(b->scales, s);
+        _mm_store_si128(reinterpret_cast<__m128i*>(s), _mm_sub_epi8(q3_k_scales(b->scales), _mm_set1_epi8(32)));
         alignas(32) int32_t i32[16];
-        bytes_to_i32<false>(s, 16, i32);
-        for (int j = 0; j < 16; ++j) i32[j] -= 32;
+        bytes_to_i32<true>(s, 16, i32);
         const float d = f16_to_f32(b->d);
         scale_bytes(i32, 16, d, sc);
         scale_bytes(i32, 16, -4.0f * d, mn);
@@ -170,13 +169,10 @@ inline void k4_decode(const uint8_t* qs, const uint8_t* scales, fp16_t d16, fp16
         lv[2 * c] = _mm256_and_si256(bits, low);
         lv[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
     }
-    alignas(16) uint8_t s[8], m[8];
-    k4_scales(scales, s, m);
-    alignas(32) int32_t i32[8];
-    bytes_to_i32<false>(s, 8, i32);
-    scale_bytes(i32, 8, f16_to_f32(d16), sc);
-    bytes_to_i32<false>(m, 8, i32);
-    scale_bytes(i32, 8, -f16_to_f32(dmin16), mn);
+    const __m128i v = k4_scales(scales);
+    _mm256_storeu_ps(sc, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), _mm256_set1_ps(f16_to_f32(d16))));
+    _mm256_storeu_ps(mn, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(v, v))),
+                                       _mm256_set1_ps(-f16_to_f32(dmin16))));
 }
 
 struct DecQ4_K {

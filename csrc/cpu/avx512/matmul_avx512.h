@@ -8,4 +8,20 @@ namespace lowbit::avx512 {
 // (compiler without -mavx512vnni). Call only when the CPU reports avx512vnni.
 bool register_vnni(KernelTable& t);
 
+// Few rows, VNNI on 256-bit vectors (matmul_gemv_vnni.cpp; defined only where VNNI is compiled).
+#define LOWBIT_AVX512_GEMV(t) void gemv_##t(const GemmArgs& p);
+LOWBIT_AVX512_GEMV(q4_0)
+LOWBIT_AVX512_GEMV(q4_1)
+LOWBIT_AVX512_GEMV(q5_0)
+LOWBIT_AVX512_GEMV(q5_1)
+LOWBIT_AVX512_GEMV(q8_0)
+LOWBIT_AVX512_GEMV(iq4_nl)
+LOWBIT_AVX512_GEMV(q2_k)
+LOWBIT_AVX512_GEMV(q3_k)
+LOWBIT_AVX512_GEMV(q4_k)
+LOWBIT_AVX512_GEMV(q5_k)
+LOWBIT_AVX512_GEMV(q6_k)
+LOWBIT_AVX512_GEMV(iq4_xs)
+#undef LOWBIT_AVX512_GEMV
+
 }  // namespace lowbit::avx512

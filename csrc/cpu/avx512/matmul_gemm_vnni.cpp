@@ -16,7 +16,6 @@
 
 #include "../avx2/matmul_panel.h"
 #include "../avx2/matmul_simd.h"
-#include "../avx2/matmul_avx2.h"
 
 namespace lowbit::avx512 {
 
@@ -119,7 +118,7 @@ void gemm_panels(const GemmArgs& p) {
     }
 }
 
-// Few rows: the AVX2 streaming kernels; from 4 rows the VNNI panels are faster, unpacking included
+// Few rows: the VNNI streaming kernels; from 4 rows the panels are faster, unpacking included
 // (measured at n = k = 4096 on Zen 4).
 constexpr int64_t kPanelRows = 4;
 
@@ -135,18 +134,18 @@ void gemm_by_rows(const GemmArgs& p) {
 
 bool register_vnni(KernelTable& t) {
     auto set = [&](QType q, gemm_fn f) { t.types[static_cast<int>(q)].gemm = f; };
-    set(QType::Q4_0, gemm_by_rows<avx2::gemv_q4_0, DecQ4_0, ActQ8_0>);
-    set(QType::Q4_1, gemm_by_rows<avx2::gemv_q4_1, DecQ4_1, ActQ8_1>);
-    set(QType::Q5_0, gemm_by_rows<avx2::gemv_q5_0, DecQ5_0, ActQ8_0>);
-    set(QType::Q5_1, gemm_by_rows<avx2::gemv_q5_1, DecQ5_1, ActQ8_1>);
-    set(QType::Q8_0, gemm_by_rows<avx2::gemv_q8_0, DecQ8_0, ActQ8_0>);
-    set(QType::IQ4_NL, gemm_by_rows<avx2::gemv_iq4_nl, DecIQ4_NL, ActQ8_0>);
-    set(QType::Q2_K, gemm_by_rows<avx2::gemv_q2_k, DecQ2_K, ActQ8_K<16>>);
-    set(QType::Q3_K, gemm_by_rows<avx2::gemv_q3_k, DecQ3_K, ActQ8_K<16>>);
-    set(QType::Q4_K, gemm_by_rows<avx2::gemv_q4_k, DecQ4_K, ActQ8_K<32>>);
-    set(QType::Q5_K, gemm_by_rows<avx2::gemv_q5_k, DecQ5_K, ActQ8_K<32>>);
-    set(QType::Q6_K, gemm_by_rows<avx2::gemv_q6_k, DecQ6_K, ActQ8_K<16>>);
-    set(QType::IQ4_XS, gemm_by_rows<avx2::gemv_iq4_xs, DecIQ4_XS, ActQ8_K<32>>);
+    set(QType::Q4_0, gemm_by_rows<gemv_q4_0, DecQ4_0, ActQ8_0>);
+    set(QType::Q4_1, gemm_by_rows<gemv_q4_1, DecQ4_1, ActQ8_1>);
+    set(QType::Q5_0, gemm_by_rows<gemv_q5_0, DecQ5_0, ActQ8_0>);
+    set(QType::Q5_1, gemm_by_rows<gemv_q5_1, DecQ5_1, ActQ8_1>);
+    set(QType::Q8_0, gemm_by_rows<gemv_q8_0, DecQ8_0, ActQ8_0>);
+    set(QType::IQ4_NL, gemm_by_rows<gemv_iq4_nl, DecIQ4_NL, ActQ8_0>);
+    set(QType::Q2_K, gemm_by_rows<gemv_q2_k, DecQ2_K, ActQ8_K<16>>);
+    set(QType::Q3_K, gemm_by_rows<gemv_q3_k, DecQ3_K, ActQ8_K<16>>);
+    set(QType::Q4_K, gemm_by_rows<gemv_q4_k, DecQ4_K, ActQ8_K<32>>);
+    set(QType::Q5_K, gemm_by_rows<gemv_q5_k, DecQ5_K, ActQ8_K<32>>);
+    set(QType::Q6_K, gemm_by_rows<gemv_q6_k, DecQ6_K, ActQ8_K<16>>);
+    set(QType::IQ4_XS, gemm_by_rows<gemv_iq4_xs, DecIQ4_XS, ActQ8_K<32>>);
     return true;
 }
 
