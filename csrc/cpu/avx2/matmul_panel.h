@@ -328,6 +328,8 @@ void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, uin
 
 struct ActQ8_0 {
     static constexpr int kDsGroup = 32;  // values per {d, s} pair of a_ds
+    template <int G>
+    static constexpr int groups_per_d() { return 1; }  // consecutive groups of G sharing one d_a
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         return reinterpret_cast<const int8_t*>(row + g * sizeof(block_q8_0) + 2);
     }
@@ -339,6 +341,8 @@ struct ActQ8_0 {
 
 struct ActQ8_1 {
     static constexpr int kDsGroup = 32;
+    template <int G>
+    static constexpr int groups_per_d() { return 1; }
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         return reinterpret_cast<const int8_t*>(row + g * sizeof(block_q8_1) + 4);
     }
@@ -352,6 +356,8 @@ struct ActQ8_1 {
 template <int G>
 struct ActQ8_K {
     static constexpr int kDsGroup = 16;
+    template <int>
+    static constexpr int groups_per_d() { return QK_K / G; }
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         constexpr int per = QK_K / G;
         return reinterpret_cast<const int8_t*>(row + (g / per) * sizeof(block_q8_K) + 4 + (g % per) * G);
