@@ -327,9 +327,8 @@ void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, uin
 // ---- activation rows: where group g's int8 quants start, and its {d, s} from GemmArgs::a_ds ----
 
 struct ActQ8_0 {
-    static constexpr int kDsGroup = 32;  // values per {d, s} pair of a_ds
-    template <int G>
-    static constexpr int groups_per_d() { return 1; }  // consecutive groups of G sharing one d_a
+    static constexpr int kDsGroup = 32;   // values per {d, s} pair of a_ds
+    static constexpr int kGroupsPerD = 1;  // consecutive panel groups sharing one d_a
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         return reinterpret_cast<const int8_t*>(row + g * sizeof(block_q8_0) + 2);
     }
@@ -341,8 +340,7 @@ struct ActQ8_0 {
 
 struct ActQ8_1 {
     static constexpr int kDsGroup = 32;
-    template <int G>
-    static constexpr int groups_per_d() { return 1; }
+    static constexpr int kGroupsPerD = 1;
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         return reinterpret_cast<const int8_t*>(row + g * sizeof(block_q8_1) + 4);
     }
@@ -356,8 +354,7 @@ struct ActQ8_1 {
 template <int G>
 struct ActQ8_K {
     static constexpr int kDsGroup = 16;
-    template <int>
-    static constexpr int groups_per_d() { return QK_K / G; }
+    static constexpr int kGroupsPerD = QK_K / G;  // one f32 d per super-block
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         constexpr int per = QK_K / G;
         return reinterpret_cast<const int8_t*>(row + (g / per) * sizeof(block_q8_K) + 4 + (g % per) * G);

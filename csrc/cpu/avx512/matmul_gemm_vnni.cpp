@@ -44,7 +44,7 @@ inline __m512i bcast4(const int8_t* p) {
 template <class Act, int G, int R, int C>
 void tile(const uint8_t* const* panel, int64_t groups, const Rows& rows, float* c, int64_t ldc, const int* cols) {
     using P = Panel<NC, G>;
-    constexpr int kPerD = Act::template groups_per_d<G>();
+    constexpr int kPerD = Act::kGroupsPerD;
     __m512 acc[R][C];
     LOWBIT_UNROLL for (int r = 0; r < R; ++r)
         LOWBIT_UNROLL for (int j = 0; j < C; ++j) acc[r][j] = _mm512_setzero_ps();
