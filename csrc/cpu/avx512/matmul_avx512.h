@@ -7,6 +7,8 @@ namespace lowbit::avx512 {
 // VNNI (matmul_gemm_vnni.cpp): registers the kernels it has, returns false where they were not compiled
 // (compiler without -mavx512vnni). Call only when the CPU reports avx512vnni.
 bool register_vnni(KernelTable& t);
+// BF16 (matmul_float_bf16.cpp): the bf16 kernel, vdpbf16ps. Call only when the CPU reports avx512bf16.
+bool register_bf16(KernelTable& t);
 
 // Few rows, VNNI on 256-bit vectors (matmul_gemv_vnni.cpp; defined only where VNNI is compiled).
 #define LOWBIT_AVX512_GEMV(t) void gemv_##t(const GemmArgs& p);
