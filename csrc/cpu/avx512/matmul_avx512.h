@@ -4,6 +4,9 @@
 
 namespace lowbit::avx512 {
 
+// f32 / f16 / bf16 on zmm (matmul_float.cpp): AVX-512F only.
+void register_float(KernelTable& t);
+
 // VNNI (matmul_gemm_vnni.cpp): registers the kernels it has, returns false where they were not compiled
 // (compiler without -mavx512vnni). Call only when the CPU reports avx512vnni.
 bool register_vnni(KernelTable& t);
