@@ -108,10 +108,6 @@ dequantize_row_fn resolve_dequantize(QType t, Isa cap, Isa* chosen) {
     return resolve<dequantize_row_fn>(t, cap, chosen, [](const TypeKernels& k) { return k.dequantize_row; });
 }
 
-vec_dot_fn resolve_vec_dot(QType t, Isa cap, Isa* chosen) {
-    return resolve<vec_dot_fn>(t, cap, chosen, [](const TypeKernels& k) { return k.vec_dot; });
-}
-
 gemm_fn resolve_gemm(QType t, Isa cap, Isa* chosen) {
     return resolve<gemm_fn>(t, cap, chosen, [](const TypeKernels& k) { return k.gemm; });
 }

@@ -37,9 +37,9 @@ struct GemmArgs {
     int64_t ldc;
 };
 // The ISA kernel picks its own strategy from m (stream the weights once for a few rows, or unpack a
-// panel of weights and reuse it across many rows). The driver calls it either with all m rows or,
-// when m > 64, with slabs of at least 64 rows, so a kernel whose choice only changes below 64 rows
-// gives results that do not depend on the thread count.
+// panel of weights and reuse it across many rows). The driver calls it either with all m rows or
+// with slabs of at least 64 rows, so a kernel whose choice only changes below 64 rows gives results
+// that do not depend on the thread count.
 using gemm_fn = void (*)(const GemmArgs& args);
 
 // Activations per {d, s} pair of GemmArgs::a_ds: 32 for q8_0 / q8_1 (one per block), 16 for q8_K (one
@@ -81,7 +81,6 @@ Isa default_isa();
 // `chosen` (optional) receives the ISA whose kernel was picked.
 quantize_row_fn resolve_quantize(QType t, Isa cap, Isa* chosen = nullptr);
 dequantize_row_fn resolve_dequantize(QType t, Isa cap, Isa* chosen = nullptr);
-vec_dot_fn resolve_vec_dot(QType t, Isa cap, Isa* chosen = nullptr);
 gemm_fn resolve_gemm(QType t, Isa cap, Isa* chosen = nullptr);
 
 // matmul kernels of each ISA, registered into that ISA's table (defined next to the kernels).

@@ -151,10 +151,9 @@ struct DecQ3_K {
             }
         }
         alignas(16) uint8_t s[16];
-        q3_k_scales(b->scales, s);
+        _mm_store_si128(reinterpret_cast<__m128i*>(s), _mm_sub_epi8(q3_k_scales(b->scales), _mm_set1_epi8(32)));
         alignas(32) int32_t i32[16];
-        bytes_to_i32<false>(s, 16, i32);
-        for (int j = 0; j < 16; ++j) i32[j] -= 32;
+        bytes_to_i32<true>(s, 16, i32);
         const float d = f16_to_f32(b->d);
         scale_bytes(i32, 16, d, sc);
         scale_bytes(i32, 16, -4.0f * d, mn);
@@ -170,13 +169,10 @@ inline void k4_decode(const uint8_t* qs, const uint8_t* scales, fp16_t d16, fp16
         lv[2 * c] = _mm256_and_si256(bits, low);
         lv[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low);
     }
-    alignas(16) uint8_t s[8], m[8];
-    k4_scales(scales, s, m);
-    alignas(32) int32_t i32[8];
-    bytes_to_i32<false>(s, 8, i32);
-    scale_bytes(i32, 8, f16_to_f32(d16), sc);
-    bytes_to_i32<false>(m, 8, i32);
-    scale_bytes(i32, 8, -f16_to_f32(dmin16), mn);
+    const __m128i v = k4_scales(scales);
+    _mm256_storeu_ps(sc, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), _mm256_set1_ps(f16_to_f32(d16))));
+    _mm256_storeu_ps(mn, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_unpackhi_epi64(v, v))),
+                                       _mm256_set1_ps(-f16_to_f32(dmin16))));
 }
 
 struct DecQ4_K {
@@ -331,7 +327,8 @@ void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, uin
 // ---- activation rows: where group g's int8 quants start, and its {d, s} from GemmArgs::a_ds ----
 
 struct ActQ8_0 {
-    static constexpr int kDsGroup = 32;  // values per {d, s} pair of a_ds
+    static constexpr int kDsGroup = 32;   // values per {d, s} pair of a_ds
+    static constexpr int kGroupsPerD = 1;  // consecutive panel groups sharing one d_a
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         return reinterpret_cast<const int8_t*>(row + g * sizeof(block_q8_0) + 2);
     }
@@ -343,6 +340,7 @@ struct ActQ8_0 {
 
 struct ActQ8_1 {
     static constexpr int kDsGroup = 32;
+    static constexpr int kGroupsPerD = 1;
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         return reinterpret_cast<const int8_t*>(row + g * sizeof(block_q8_1) + 4);
     }
@@ -356,6 +354,7 @@ struct ActQ8_1 {
 template <int G>
 struct ActQ8_K {
     static constexpr int kDsGroup = 16;
+    static constexpr int kGroupsPerD = QK_K / G;  // one f32 d per super-block
     static const int8_t* qs(const uint8_t* row, int64_t g) {
         constexpr int per = QK_K / G;
         return reinterpret_cast<const int8_t*>(row + (g / per) * sizeof(block_q8_K) + 4 + (g % per) * G);

@@ -68,30 +68,32 @@ inline __m256i iq4_table() {
     return _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kv)));
 }
 
-// q4_K / q5_K: 8 scales and 8 mins of 6 bits from 12 bytes -> sc[8], mn[8].
-inline void k4_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
-    uint32_t a[3], out[4];
+// q4_K / q5_K: 8 scales and 8 mins of 6 bits from 12 bytes -> bytes 0-7 scales, 8-15 mins. Built in
+// a register: writing 32-bit pieces to memory and reloading them as one vector would stall on store
+// forwarding.
+inline __m128i k4_scales(const uint8_t* s) {
+    uint32_t a[3];
     std::memcpy(a, s, 12);
-    out[0] = a[0] & 0x3f3f3f3f;                                                // sc 0-3
-    out[1] = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);          // sc 4-7
-    out[2] = a[1] & 0x3f3f3f3f;                                                // mn 0-3
-    out[3] = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4);   // mn 4-7
-    std::memcpy(sc, out, 8);
-    std::memcpy(mn, out + 2, 8);
+    const uint32_t sc03 = a[0] & 0x3f3f3f3f;
+    const uint32_t sc47 = (a[2] & 0x0f0f0f0f) | (((a[0] >> 6) & 0x03030303) << 4);
+    const uint32_t mn03 = a[1] & 0x3f3f3f3f;
+    const uint32_t mn47 = ((a[2] >> 4) & 0x0f0f0f0f) | (((a[1] >> 6) & 0x03030303) << 4);
+    return _mm_set_epi32(static_cast<int>(mn47), static_cast<int>(mn03), static_cast<int>(sc47),
+                         static_cast<int>(sc03));
 }
 
 // q3_K: sixteen 6-bit scales (biased by 32) from 12 bytes: low nibbles in bytes 0-7 (scales 0-7 low
 // nibble, 8-15 high), top 2 bits in bytes 8-11 (scale j in byte 8 + j%4, bit pair j/4). Word-wise, 4
-// scales per 32-bit operation; out: 16 biased scales.
-inline void q3_k_scales(const uint8_t* s, uint8_t* out16) {
-    uint32_t a[3], out[4];
+// scales per 32-bit operation, assembled in a register (see k4_scales); returns the 16 biased scales.
+inline __m128i q3_k_scales(const uint8_t* s) {
+    uint32_t a[3];
     std::memcpy(a, s, 12);
     constexpr uint32_t k2 = 0x03030303, k4 = 0x0f0f0f0f;
-    out[0] = (a[0] & k4) | ((a[2] & k2) << 4);
-    out[1] = (a[1] & k4) | (((a[2] >> 2) & k2) << 4);
-    out[2] = ((a[0] >> 4) & k4) | (((a[2] >> 4) & k2) << 4);
-    out[3] = ((a[1] >> 4) & k4) | (((a[2] >> 6) & k2) << 4);
-    std::memcpy(out16, out, 16);
+    const uint32_t o0 = (a[0] & k4) | ((a[2] & k2) << 4);
+    const uint32_t o1 = (a[1] & k4) | (((a[2] >> 2) & k2) << 4);
+    const uint32_t o2 = ((a[0] >> 4) & k4) | (((a[2] >> 4) & k2) << 4);
+    const uint32_t o3 = ((a[1] >> 4) & k4) | (((a[2] >> 6) & k2) << 4);
+    return _mm_set_epi32(static_cast<int>(o3), static_cast<int>(o2), static_cast<int>(o1), static_cast<int>(o0));
 }
 
 // The 2-bit field p (0-3) of 32 bytes: q2_K / q3_K hold values 32 apart in one byte.

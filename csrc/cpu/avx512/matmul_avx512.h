@@ -4,8 +4,29 @@
 
 namespace lowbit::avx512 {
 
+// f32 / f16 / bf16 on zmm (matmul_float.cpp): AVX-512F only.
+void register_float(KernelTable& t);
+
 // VNNI (matmul_gemm_vnni.cpp): registers the kernels it has, returns false where they were not compiled
 // (compiler without -mavx512vnni). Call only when the CPU reports avx512vnni.
 bool register_vnni(KernelTable& t);
+// BF16 (matmul_float_bf16.cpp): the bf16 kernel, vdpbf16ps. Call only when the CPU reports avx512bf16.
+bool register_bf16(KernelTable& t);
+
+// Few rows, VNNI on 256-bit vectors (matmul_gemv_vnni.cpp; defined only where VNNI is compiled).
+#define LOWBIT_AVX512_GEMV(t) void gemv_##t(const GemmArgs& p);
+LOWBIT_AVX512_GEMV(q4_0)
+LOWBIT_AVX512_GEMV(q4_1)
+LOWBIT_AVX512_GEMV(q5_0)
+LOWBIT_AVX512_GEMV(q5_1)
+LOWBIT_AVX512_GEMV(q8_0)
+LOWBIT_AVX512_GEMV(iq4_nl)
+LOWBIT_AVX512_GEMV(q2_k)
+LOWBIT_AVX512_GEMV(q3_k)
+LOWBIT_AVX512_GEMV(q4_k)
+LOWBIT_AVX512_GEMV(q5_k)
+LOWBIT_AVX512_GEMV(q6_k)
+LOWBIT_AVX512_GEMV(iq4_xs)
+#undef LOWBIT_AVX512_GEMV
 
 }  // namespace lowbit::avx512

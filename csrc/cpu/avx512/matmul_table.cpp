@@ -1,5 +1,5 @@
-// Registers the AVX-512 matmul kernels. They use VNNI (vpdpbusd); a CPU with AVX-512 but without VNNI
-// keeps the slots empty and falls back to the AVX2 kernels.
+// Registers the AVX-512 matmul kernels: the float types on AVX-512F; the quantized types need VNNI
+// (vpdpbusd) and bf16 prefers BF16 (vdpbf16ps). A CPU without those keeps the AVX2 kernels for them.
 #include "../../core/kernels.h"
 #include "matmul_avx512.h"
 
@@ -7,8 +7,10 @@ namespace lowbit {
 
 void register_matmul_avx512(KernelTable& t) {
 #if defined(__x86_64__) || defined(__i386__)
+    avx512::register_float(t);
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512vnni")) avx512::register_vnni(t);
+    if (__builtin_cpu_supports("avx512bf16")) avx512::register_bf16(t);
 #else
     (void)t;
 #endif
