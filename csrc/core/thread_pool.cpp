@@ -1,7 +1,15 @@
 #include "thread_pool.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <sched.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LOWBIT_CPU_RELAX() _mm_pause()
+#else
+#define LOWBIT_CPU_RELAX() ((void)0)
+#endif
 
 namespace lowbit {
 
@@ -15,6 +23,7 @@ ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
         stop_ = true;
+        stop_flag_.store(true);
     }
     wake_.notify_all();
     for (auto& t : workers_) t.join();
@@ -28,6 +37,20 @@ void ThreadPool::ensure_workers(int count) {
 }
 
 namespace {
+// How long a thread spins on a flag before blocking: long enough to bridge the gap between the
+// matmuls of one layer, short enough not to steal a core from numpy between calls.
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+template <typename Ready>
+bool spin_until(Ready ready) {
+    const auto deadline = std::chrono::steady_clock::now() + kSpin;
+    for (int i = 0;; ++i) {
+        if (ready()) return true;
+        LOWBIT_CPU_RELAX();
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() > deadline) return false;
+    }
+}
+
 inline void part_range(int64_t n, int parts, int part, int64_t* begin, int64_t* end) {
     *begin = n * part / parts;
     *end = n * (part + 1) / parts;
@@ -40,11 +63,14 @@ void ThreadPool::worker_loop(int index) {
         const std::function<void(int64_t, int64_t)>* job;
         int64_t n;
         int parts;
+        // A new job is announced by bumping generation_ (after the job fields are written, under the
+        // mutex); spin on it briefly, then sleep on the condition variable.
+        spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_flag_.load(); });
         {
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || (generation_ != seen && index < active_workers_); });
+            wake_.wait(lock, [&] { return stop_ || (generation_.load() != seen && index < active_workers_); });
             if (stop_) return;
-            seen = generation_;
+            seen = generation_.load();
             job = job_;
             n = job_n_;
             parts = job_parts_;
@@ -57,10 +83,13 @@ void ThreadPool::worker_loop(int index) {
         } catch (...) {
             err = std::current_exception();
         }
-        {
+        if (err) {
             std::lock_guard<std::mutex> lock(mutex_);
-            if (err && !error_) error_ = err;
-            if (--pending_ == 0) done_.notify_one();
+            if (!error_) error_ = err;
+        }
+        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's predicate check
+            done_.notify_one();
         }
     }
 }
@@ -81,9 +110,9 @@ void ThreadPool::parallel_for(int64_t n, int nthreads, const std::function<void(
         job_n_ = n;
         job_parts_ = parts;
         active_workers_ = parts - 1;
-        pending_ = parts - 1;
+        pending_.store(parts - 1);
         error_ = nullptr;
-        ++generation_;
+        generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     std::exception_ptr err;
@@ -94,8 +123,9 @@ void ThreadPool::parallel_for(int64_t n, int nthreads, const std::function<void(
     } catch (...) {
         err = std::current_exception();
     }
+    spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    done_.wait(lock, [&] { return pending_.load() == 0; });
     if (!err) err = error_;
     error_ = nullptr;
     job_ = nullptr;
