@@ -47,7 +47,12 @@ bool spin_until(Ready ready) {
     for (int i = 0;; ++i) {
         if (ready()) return true;
         LOWBIT_CPU_RELAX();
-        if ((i & 255) == 255 && std::chrono::steady_clock::now() > deadline) return false;
+        if ((i & 63) == 63) {
+            // When the spinner shares a core with the thread it waits for (the scheduler has not spread
+            // them yet), pure spinning would starve that thread: yield now and then.
+            std::this_thread::yield();
+            if (std::chrono::steady_clock::now() > deadline) return false;
+        }
     }
 }
 
