@@ -130,6 +130,8 @@ def test_kernels_are_reported():
     kernels = _core.matmul_kernels()
     assert set(kernels) == set(TYPES)
     assert all(v in ISAS for v in kernels.values())
+    info = lowbit.cpu_info()["kernels"]
+    assert all(info[t]["matmul"] == kernels[t] for t in TYPES)
 
 
 # ---- bad input -------------------------------------------------------------------------------

@@ -129,9 +129,11 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
     if (ti.is_activation)
         fail(std::string(ti.name) + " is an activation-only type (ggml has no dot product with it as weights)");
     if (m <= 0 || n <= 0 || k <= 0)
-        fail("m, n and k must be >= 1, got m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+        fail("m, n and k must be >= 1, got m=" + std::to_string(m) + " n=" + std::to_string(n) +
+             " k=" + std::to_string(k));
     if (k % ti.block_size != 0)
-        fail("k=" + std::to_string(k) + " is not a multiple of " + ti.name + "'s block size " + std::to_string(ti.block_size));
+        fail("k=" + std::to_string(k) + " is not a multiple of " + ti.name + "'s block size " +
+             std::to_string(ti.block_size));
     if (threads < 1) fail("threads must be >= 1, got " + std::to_string(threads));
     const QType dot = ti.dot_type;
     const gemm_fn gemm = resolve_gemm(t, isa);
@@ -152,8 +154,8 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
         auto* ds = reinterpret_cast<float*>(dsbuf.get());
         const int64_t bad = quantize_activations(x, m, k, dot, isa, abuf.get(), p.a_row_bytes, ds, threads);
         if (bad >= 0)
-            fail("row " + std::to_string(bad) + " of x contains NaN or inf; " + ti.name + " activations are quantized to " +
-                 type_info(dot).name + ", which needs finite values");
+            fail("row " + std::to_string(bad) + " of x contains NaN or inf; " + ti.name +
+                 " activations are quantized to " + type_info(dot).name + ", which needs finite values");
         p.a = abuf.get();
         p.a_ds = ds;
     }

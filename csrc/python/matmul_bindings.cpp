@@ -49,11 +49,13 @@ py::array_t<float> matmul_py(py::array x_obj, py::array w_obj, const std::string
         throw py::type_error("[matmul] w_data must be a uint8 array, got dtype " + std::string(py::str(w_obj.dtype())));
     if (!(w_obj.flags() & py::array::c_style)) fail("w_data must be C-contiguous");
     const int64_t m = x_obj.shape(0);
-    if (x_obj.shape(1) != k) fail("x has k=" + std::to_string(x_obj.shape(1)) + " columns, expected k=" + std::to_string(k));
+    if (x_obj.shape(1) != k)
+        fail("x has k=" + std::to_string(x_obj.shape(1)) + " columns, expected k=" + std::to_string(k));
     if (m < 1) fail("x must have at least one row, got shape " + shape_of(x_obj));
     if (n < 1 || k < 1) fail("n and k must be >= 1, got n=" + std::to_string(n) + " k=" + std::to_string(k));
     if (k % ti->block_size != 0)
-        fail("k=" + std::to_string(k) + " is not a multiple of " + ti->name + "'s block size " + std::to_string(ti->block_size));
+        fail("k=" + std::to_string(k) + " is not a multiple of " + ti->name + "'s block size " +
+             std::to_string(ti->block_size));
     const int64_t rb = row_bytes(*ti, k);
     const bool shape_ok = (w_obj.ndim() == 2 && w_obj.shape(0) == n && w_obj.shape(1) == rb) ||
                           (w_obj.ndim() == 1 && w_obj.shape(0) == n * rb);

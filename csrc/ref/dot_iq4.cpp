@@ -32,7 +32,8 @@ float vec_dot_iq4_xs(int64_t k, const void* vw, const void* va) {
         const int8_t* q8 = y[ibl].qs;
         for (int ib = 0; ib < QK_K / 32; ++ib) {
             // 6-bit scale: low 4 bits in scales_l (two per byte), high 2 bits in scales_h
-            const int ls = ((x[ibl].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) | (((x[ibl].scales_h >> (2 * ib)) & 3) << 4);
+            const int ls = ((x[ibl].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                           (((x[ibl].scales_h >> (2 * ib)) & 3) << 4);
             const float dl = d4d8 * (ls - 32);
             int sumi1 = 0, sumi2 = 0;
             for (int j = 0; j < 16; ++j) {

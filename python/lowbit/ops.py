@@ -39,7 +39,10 @@ def type_info(qtype: str) -> dict:
 
 def cpu_info() -> dict:
     """The ISA each kernel runs with, the ISAs compiled in and supported, the default thread count."""
-    return _core.cpu_info()
+    info = _core.cpu_info()
+    for name, isa in _core.matmul_kernels().items():
+        info["kernels"][name]["matmul"] = isa
+    return info
 
 
 def _check_threads(op: str, threads) -> int:

@@ -127,7 +127,8 @@ inline void transpose8(__m256* r) {
 template <class L>
 void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, float* panel) {
     const typename L::T* row[NC];
-    for (int c = 0; c < NC; ++c) row[c] = reinterpret_cast<const typename L::T*>(w + std::min(c, cols - 1) * w_row_bytes);
+    for (int c = 0; c < NC; ++c)  // missing columns read the last real row (never stored)
+        row[c] = reinterpret_cast<const typename L::T*>(w + std::min(c, cols - 1) * w_row_bytes);
     int64_t e = 0;
     for (; e + 8 <= k && cols == NC; e += 8) {
         __m256 r[8];

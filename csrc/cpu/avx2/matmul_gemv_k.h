@@ -3,9 +3,10 @@
 // activation row (MA <= 4 rows per pass).
 //
 // Integer work per 32 values: maddubs (u8 level x s8 activation -> int16 pairs), then madd with the
-// sub-block scales as int16 (-> int32, scaled: one instruction for both). Offsets and mins never
-// touch the levels: sum(sc * (q - off) * a) = sum(sc * q * a) - off * sum(sc * bsum), and q8_K's
-// bsums (sums of 16 activations) make the second term one madd per super-block. One f32 FMA per
+// sub-block scales as int16 (-> int32, scaled: one instruction for both; VNNI's vpdpwssd also
+// accumulates). Offsets and mins never touch the levels: sum(sc * (q - off) * a) =
+// sum(sc * q * a) - off * sum(sc * bsum), and q8_K's bsums (sums of 16 activations) make the second
+// term one madd per super-block. One f32 FMA per
 // super-block and row; the 8 lanes are summed once per output.
 //
 // Templates on the dot policy D (matmul_dot.h), compiled by the AVX2 and the AVX-512 VNNI files.
@@ -159,7 +160,8 @@ struct SbQ2K {
         const float d = f16_to_f32(w.d), dmin = f16_to_f32(w.dmin);
         for (int i = 0; i < MA; ++i) {
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d),
+                                      acc[i]);
         }
     }
 };

@@ -42,7 +42,8 @@ struct BF16 {  // bf16 is the top half of an f32
 template <class L>
 void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, float* panel) {
     const typename L::T* row[NC];
-    for (int c = 0; c < NC; ++c) row[c] = reinterpret_cast<const typename L::T*>(w + std::min(c, cols - 1) * w_row_bytes);
+    for (int c = 0; c < NC; ++c)  // missing columns read the last real row (never stored)
+        row[c] = reinterpret_cast<const typename L::T*>(w + std::min(c, cols - 1) * w_row_bytes);
     int64_t e = 0;
     for (; e + 8 <= k; e += 8)
         for (int c0 = 0; c0 < NC; c0 += 8) {
@@ -50,7 +51,8 @@ void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, flo
             for (int i = 0; i < 8; ++i)
                 r[i] = c0 + i < cols ? _mm256_castps_si256(L::load8(row[c0 + i] + e)) : _mm256_setzero_si256();
             transpose8x8_epi32(r);
-            for (int t = 0; t < 8; ++t) _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (e + t) * NC + c0), r[t]);
+            for (int t = 0; t < 8; ++t)
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (e + t) * NC + c0), r[t]);
         }
     for (; e < k; ++e)
         for (int c = 0; c < NC; ++c) panel[e * NC + c] = c < cols ? L::load1(row[c] + e) : 0.0f;

@@ -33,7 +33,8 @@ void build_panel(const uint8_t* w, int64_t w_row_bytes, int cols, int64_t k, uin
                 r[i] = c0 + i < cols ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row[c0 + i] + e))
                                      : _mm256_setzero_si256();
             transpose8x8_epi32(r);
-            for (int t = 0; t < 8; ++t) _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (e + t) * NC + c0), r[t]);
+            for (int t = 0; t < 8; ++t)
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(panel + (e + t) * NC + c0), r[t]);
         }
         for (; e < kp; ++e)
             for (int i = 0; i < 8; ++i) panel[e * NC + c0 + i] = c0 + i < cols ? row[c0 + i][e] : 0;

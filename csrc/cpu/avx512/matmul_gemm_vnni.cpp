@@ -4,8 +4,9 @@
 // and, per row, one broadcast activation dword feeding C vpdpbusd (u8 level x s8 activation, four
 // products summed into each int32 lane: what AVX2 needs maddubs + madd + add for). vpdpbusd wants
 // unsigned levels, so signed types (q8_0, iq4_nl, iq4_xs) are stored as level + 128 with min
-// -128 * scale. Per group: int32 -> f32, times scale * d_a, plus min * s_a. 32 zmm registers hold
-// the R x C int32 and f32 accumulators of a 4 x 2 tile with room for the operands.
+// -128 * scale. Per group: int32 -> f32, times scale (and d_a, once per activation scale), plus
+// min * s_a. 32 zmm registers hold the int32, partial and total f32 accumulators of a 4 x 2 tile
+// with room for the operands.
 #include "matmul_avx512.h"
 
 #if defined(__AVX512VNNI__)
@@ -93,7 +94,7 @@ void tile(const uint8_t* const* panel, int64_t groups, const Rows& rows, float* 
 
 // R rows against the np panels of a chunk, two panels per micro-kernel call.
 template <class Dec, class Act, int R>
-void rows_x_panels(uint8_t* panels, int64_t pbytes, int64_t np, int64_t nj, int64_t groups, const Rows& rows,
+void rows_x_panels(const uint8_t* panels, int64_t pbytes, int64_t np, int64_t nj, int64_t groups, const Rows& rows,
                    float* c, int64_t ldc) {
     for (int64_t q = 0; q < np; q += 2) {
         const uint8_t* pp[2] = {panels + q * pbytes, panels + (q + 1) * pbytes};
