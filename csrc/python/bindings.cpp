@@ -13,7 +13,6 @@
 
 #include "../core/bandwidth.h"
 #include "../core/kernels.h"
-#include "../core/stream_store.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
 #include "../ref/ref.h"
@@ -155,21 +154,10 @@ py::array_t<float> dequantize(py::array data_obj, const std::string& type_name, 
     const uint8_t* src = data.data();
     float* dst = out.mutable_data();
     dequantize_row_fn fn = resolve_dequantize(ti.type, isa);
-    // Large outputs: dequantize each row into an L1-resident scratch row, then stream it out.
-    const bool stream = rows * k * int64_t(sizeof(float)) >= kStreamStoreMinBytes && k <= (int64_t(1) << 16);
     {
         py::gil_scoped_release release;
         ThreadPool::global().parallel_for(rows, nthreads, [&](int64_t r0, int64_t r1) {
-            if (!stream) {
-                for (int64_t r = r0; r < r1; ++r) fn(src + r * rb, dst + r * k, k);
-                return;
-            }
-            std::vector<float> row(static_cast<size_t>(k));
-            for (int64_t r = r0; r < r1; ++r) {
-                fn(src + r * rb, row.data(), k);
-                copy_f32_streaming(dst + r * k, row.data(), k);
-            }
-            stream_store_fence();
+            for (int64_t r = r0; r < r1; ++r) fn(src + r * rb, dst + r * k, k);
         });
     }
     return out;
