@@ -81,10 +81,8 @@ def test_matmul(benchmark, qtype, n, k, m, threads):
             res["ggml_GBps"] = qt.nbytes / tg / 1e9
         res["vs_ggml"] = tg / t
     if n * k <= 4096 * 4096 and threads == 2:
-        w = qt.dequantize()
         tn = best_time(lambda: x @ lowbit.dequantize(qt).T, rounds=3)
         res["vs_numpy_deq_matmul"] = tn / t
-        del w
         time.sleep(0.3)  # OpenBLAS workers busy-wait after a call; keep them off the next measurement
     if m == 1 and qt.nbytes > LLC_BYTES:
         bw = _read_bw(threads)

