@@ -8,28 +8,11 @@ namespace lowbit::avx2 {
 
 namespace {
 void quantize_block(const float* x, block_q4_1* y) {
-    __m256 v[4];
-    __m256 lo = _mm256_set1_ps(3.402823466e+38f), hi = _mm256_set1_ps(-3.402823466e+38f);
-    for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_loadu_ps(x + 8 * i);
-        lo = _mm256_min_ps(lo, v[i]);
-        hi = _mm256_max_ps(hi, v[i]);
-    }
-    // The reference keeps the first element equal to the extreme: that fixes the sign of a zero min
-    // (stored in m) and of max - min for an all-zero block.
-    const float min = first_equal(x, QK4_1, hmin_ps(lo), false);
-    const float max = first_equal(x, QK4_1, hmax_ps(hi), false);
-    const float d = (max - min) / ((1 << 4) - 1);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d, m;
+    const __m256i L = quantize_asymmetric_32(x, 15, true, &d, &m);
     y->d = float_to_half(d);
-    y->m = float_to_half(min);
-    const __m256 minv = _mm256_set1_ps(min), idv = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
-    __m256i q[4];
-    for (int i = 0; i < 4; ++i) {
-        const __m256 s = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[i], minv), idv), half);
-        q[i] = _mm256_min_epi32(low_byte_i8(_mm256_cvttps_epi32(s)), _mm256_set1_epi32(15));
-    }
-    pack_nibbles_32(pack_epi32_epi8(q[0], q[1], q[2], q[3]), y->qs);
+    y->m = float_to_half(m);
+    pack_nibbles_32(L, y->qs);
 }
 }  // namespace
 

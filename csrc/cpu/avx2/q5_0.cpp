@@ -8,25 +8,10 @@ namespace lowbit::avx2 {
 
 namespace {
 void quantize_block(const float* x, block_q5_0* y) {
-    __m256 v[4];
-    __m256 amax_v = _mm256_setzero_ps();
-    for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_loadu_ps(x + 8 * i);
-        amax_v = _mm256_max_ps(amax_v, abs_ps(v[i]));
-    }
-    const float amax = hmax_ps(amax_v);
-    // As in q4_0: an all-(±)zero block keeps the reference's initial max = +0 (so d = -0).
-    const float max = amax > 0.0f ? first_equal(x, QK5_0, amax, true) : 0.0f;
-    const float d = max / -16;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d;
+    const __m256i L = quantize_symmetric_32(x, 16, 31, &d);
     y->d = float_to_half(d);
-    const __m256 idv = _mm256_set1_ps(id), half = _mm256_set1_ps(16.5f);
-    __m256i q[4];
-    for (int i = 0; i < 4; ++i) {
-        const __m256i t = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], idv), half)));
-        q[i] = _mm256_min_epi32(t, _mm256_set1_epi32(31));
-    }
-    pack_q5_32(pack_epi32_epi8(q[0], q[1], q[2], q[3]), y->qs, y->qh);
+    pack_q5_32(L, y->qs, y->qh);
 }
 }  // namespace
 

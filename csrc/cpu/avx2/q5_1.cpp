@@ -8,25 +8,10 @@ namespace lowbit::avx2 {
 
 namespace {
 void quantize_block(const float* x, block_q5_1* y) {
-    __m256 v[4];
-    __m256 lo = _mm256_set1_ps(3.402823466e+38f), hi = _mm256_set1_ps(-3.402823466e+38f);
-    for (int i = 0; i < 4; ++i) {
-        v[i] = _mm256_loadu_ps(x + 8 * i);
-        lo = _mm256_min_ps(lo, v[i]);
-        hi = _mm256_max_ps(hi, v[i]);
-    }
-    // First element equal to each extreme, as the reference keeps it (sign of zeros; see q4_1).
-    const float min = first_equal(x, QK5_1, hmin_ps(lo), false);
-    const float max = first_equal(x, QK5_1, hmax_ps(hi), false);
-    const float d = (max - min) / ((1 << 5) - 1);
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float d, m;
+    const __m256i L = quantize_asymmetric_32(x, 31, false, &d, &m);
     y->d = float_to_half(d);
-    y->m = float_to_half(min);
-    const __m256 minv = _mm256_set1_ps(min), idv = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
-    __m256i q[4];
-    for (int i = 0; i < 4; ++i)
-        q[i] = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[i], minv), idv), half)));
-    const __m256i L = pack_epi32_epi8(q[0], q[1], q[2], q[3]);  // the low bytes: the reference's uint8_t cast
+    y->m = float_to_half(m);
     pack_q5_32(L, y->qs, y->qh);
 }
 }  // namespace

@@ -98,6 +98,61 @@ static inline __m256i quantize_q8_32(const float* x, float* d_out) {
     return pack_epi32_epi8(q[0], q[1], q[2], q[3]);
 }
 
+// The q4_0 / q5_0 block rounding: d = max / -half_levels (max: the first element of largest
+// magnitude), q = min(qmax, trunc(x * (1/d) + half_levels + 0.5)). Returns the 32 levels in element
+// order; *d_out = d (f32, before its fp16 rounding).
+static inline __m256i quantize_symmetric_32(const float* x, int half_levels, int qmax, float* d_out) {
+    __m256 v[4];
+    __m256 amax_v = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax_v = _mm256_max_ps(amax_v, abs_ps(v[i]));
+    }
+    const float amax = hmax_ps(amax_v);
+    // The reference only replaces its initial +0 on |x| > 0: an all-(±)zero block keeps max = +0.
+    const float max = amax > 0.0f ? first_equal(x, 32, amax, true) : 0.0f;
+    const float d = max / static_cast<float>(-half_levels);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *d_out = d;
+    const __m256 idv = _mm256_set1_ps(id), offset = _mm256_set1_ps(static_cast<float>(half_levels) + 0.5f);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) {
+        // x*id + offset >= 0.5 - ulps, so the reference's int8 cast is cvtt (+ low byte, see
+        // low_byte_i8); multiply and add stay separate roundings.
+        const __m256i t = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[i], idv), offset)));
+        q[i] = _mm256_min_epi32(t, _mm256_set1_epi32(qmax));
+    }
+    return pack_epi32_epi8(q[0], q[1], q[2], q[3]);
+}
+
+// The q4_1 / q5_1 block rounding: m = min, d = (max - min) / levels, q = trunc((x - m) * (1/d) + 0.5),
+// clamped to `levels` when `clamp` (q4_1; q5_1's reference has no clamp). Returns the 32 levels in
+// element order; *d_out = d, *m_out = m.
+static inline __m256i quantize_asymmetric_32(const float* x, int levels, bool clamp, float* d_out, float* m_out) {
+    __m256 v[4];
+    __m256 lo = _mm256_set1_ps(3.402823466e+38f), hi = _mm256_set1_ps(-3.402823466e+38f);
+    for (int i = 0; i < 4; ++i) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        lo = _mm256_min_ps(lo, v[i]);
+        hi = _mm256_max_ps(hi, v[i]);
+    }
+    // The reference keeps the first element equal to the extreme: that fixes the sign of a zero min
+    // (stored in m) and of max - min for an all-zero block.
+    const float min = first_equal(x, 32, hmin_ps(lo), false);
+    const float max = first_equal(x, 32, hmax_ps(hi), false);
+    const float d = (max - min) / static_cast<float>(levels);
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *d_out = d;
+    *m_out = min;
+    const __m256 minv = _mm256_set1_ps(min), idv = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f);
+    __m256i q[4];
+    for (int i = 0; i < 4; ++i) {
+        q[i] = low_byte_i8(_mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(v[i], minv), idv), half)));
+        if (clamp) q[i] = _mm256_min_epi32(q[i], _mm256_set1_epi32(levels));
+    }
+    return pack_epi32_epi8(q[0], q[1], q[2], q[3]);  // the low bytes: the reference's uint8_t cast
+}
+
 // Sum of 32 int8: unsigned 1 x signed q in pairs (maddubs, no saturation at |sum| <= 254), then pairs
 // of those as int32.
 static inline int hsum_i8x32(__m256i q) {
