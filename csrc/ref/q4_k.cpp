@@ -9,8 +9,8 @@
 #include <cmath>
 
 #include "../core/fp16.h"
+#include "kquant_k4_scales.h"
 #include "kquant_pack.h"
-#include "quant_search.h"
 #include "ref.h"
 
 namespace lowbit::ref {
@@ -18,15 +18,6 @@ namespace lowbit::ref {
 namespace {
 constexpr int kSub = 32;
 constexpr int kNumSub = QK_K / kSub;
-
-// Reference scale search of one sub-block: weights favour values large against the RMS.
-float search_sub_block(const float* x, uint8_t* L, float* the_min) {
-    float weights[kSub];
-    uint8_t Laux[kSub];
-    const float av_x = std::sqrt(sum_squares(x, kSub) / kSub);
-    for (int i = 0; i < kSub; ++i) weights[i] = av_x + std::fabs(x[i]);
-    return make_qkx2_quants(kSub, 15, x, weights, L, the_min, Laux, -1.f, 0.1f, 20, false);
-}
 
 // Levels against the stored scales: q = clamp(round((x + dmin*m) / (d*sc)), 0, 15). A sub-block
 // whose scale is 0 keeps the levels of its search.
@@ -53,47 +44,14 @@ void requantize_and_pack(const float* x, uint8_t* L, block_q4_K* y) {
 
 void quantize_block_q4_k(const float* x, block_q4_K* y) {
     uint8_t L[QK_K];
-    float mins[kNumSub], scales[kNumSub];
-    float max_scale = 0, max_min = 0;  // the min is subtracted, so both are >= 0
-    for (int j = 0; j < kNumSub; ++j) {
-        scales[j] = search_sub_block(x + kSub * j, L + kSub * j, &mins[j]);
-        if (scales[j] > max_scale) max_scale = scales[j];
-        if (mins[j] > max_min) max_min = mins[j];
-    }
-    const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-    const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-    for (int j = 0; j < kNumSub; ++j) {
-        // ggml narrows to uint8 before clamping to 63
-        const uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
-        const uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
-        set_scale_min_k4(j, std::min<uint8_t>(63, ls), std::min<uint8_t>(63, lm), y->scales);
-    }
-    y->d = f32_to_fp16(max_scale / 63.f);
-    y->dmin = f32_to_fp16(max_min / 63.f);
+    fit_k4_scales_plain(x, K4Grid{15, -1.f, 0.1f, 20}, L, y->scales, &y->d, &y->dmin);
     requantize_and_pack(x, L, y);
 }
 
 void quantize_block_q4_k_weighted(const float* x, block_q4_K* y, const float* qw) {
-    uint8_t L[QK_K], Laux[kSub], Ls[kNumSub], Lm[kNumSub];
-    float weights[kSub], sw[kNumSub], mins[kNumSub], scales[kNumSub];
-    const float sigma2 = 2 * sum_squares(x, QK_K) / QK_K;
-    for (int j = 0; j < kNumSub; ++j) {
-        for (int i = 0; i < kSub; ++i) {
-            const float xi = x[kSub * j + i];
-            weights[i] = qw[kSub * j + i] * std::sqrt(sigma2 + xi * xi);
-        }
-        float sumw = 0;
-        for (int i = 0; i < kSub; ++i) sumw += weights[i];
-        sw[j] = sumw;
-        scales[j] = make_qkx3_quants(kSub, 15, x + kSub * j, weights, L + kSub * j, &mins[j], Laux, -0.9f, 0.05f, 36,
-                                     false);
-    }
-    const float d_block = make_qp_quants(kNumSub, 63, scales, Ls, sw);
-    const float m_block = make_qp_quants(kNumSub, 63, mins, Lm, sw);
-    // Unlike q5_K, ggml does not clamp Ls/Lm to 63 here; packing them as they are keeps its bytes.
-    for (int j = 0; j < kNumSub; ++j) set_scale_min_k4(j, Ls[j], Lm[j], y->scales);
-    y->d = f32_to_fp16(d_block);
-    y->dmin = f32_to_fp16(m_block);
+    uint8_t L[QK_K];
+    // q5_K clamps the fitted 6-bit scales to 63; ggml's q4_K packs them as they are.
+    fit_k4_scales_weighted(x, qw, 15, /*clamp63=*/false, L, y->scales, &y->d, &y->dmin);
     requantize_and_pack(x, L, y);
 }
 }  // namespace
