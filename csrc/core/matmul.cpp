@@ -3,14 +3,14 @@
 #include "../ref/ref.h"
 
 #include <algorithm>
-#include <atomic>
+#include <functional>
 #include <cstdlib>
-#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
 
 #include "blocks.h"
+#include "quantize_rows.h"
 #include "fp16.h"
 #include "thread_pool.h"
 
@@ -54,12 +54,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& msg) { throw std::invalid_argument("[matmul] " + msg); }
 
-bool row_is_finite(const float* x, int64_t k) {
-    float acc = 0.0f;  // x*0 is NaN exactly when x is inf or NaN
-    for (int64_t i = 0; i < k; ++i) acc += x[i] * 0.0f;
-    return acc == 0.0f;
-}
-
 struct FreeDeleter {
     void operator()(void* p) const { std::free(p); }
 };
@@ -81,23 +75,10 @@ int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Is
     quantize_row_fn quant = resolve_quantize(dot, isa);
     if (dot == QType::Q8_0) quant = ref::quantize_act_row_q8_0;
     if (dot == QType::Q8_1) quant = ref::quantize_act_row_q8_1;
-    const bool check = type_info(dot).is_quantized;
     const int g = act_group(dot);
-    std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};
-    ThreadPool::global().parallel_for(m, threads, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-            const float* row = x + r * k;
-            if (check && !row_is_finite(row, k)) {
-                int64_t cur = bad.load();
-                while (r < cur && !bad.compare_exchange_weak(cur, r)) {}
-                continue;
-            }
-            quant(row, a + r * a_rb, k, nullptr);
-            if (g) act_scales_and_sums(dot, a + r * a_rb, k, ds + r * (k / g) * 2);
-        }
-    });
-    const int64_t b = bad.load();
-    return b == std::numeric_limits<int64_t>::max() ? -1 : b;
+    std::function<void(int64_t)> scales_and_sums;
+    if (g) scales_and_sums = [&](int64_t r) { act_scales_and_sums(dot, a + r * a_rb, k, ds + r * (k / g) * 2); };
+    return quantize_rows(quant, x, m, k, a, a_rb, nullptr, type_info(dot).is_quantized, threads, scales_and_sums);
 }
 
 // How the (m, n) output is cut into gemm calls. Few rows: one slab of weight rows per thread, each

@@ -4,15 +4,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <atomic>
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "../core/bandwidth.h"
 #include "../core/kernels.h"
+#include "../core/quantize_rows.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
 #include "../ref/ref.h"
@@ -43,19 +42,6 @@ int threads_or_default(const std::string& op, int threads) {
     if (threads == 0) return default_num_threads();  // 0 means "not given"
     if (threads < 0) throw std::invalid_argument("[" + op + "] threads must be >= 1, got " + std::to_string(threads));
     return threads;
-}
-
-bool row_is_finite(const float* x, int64_t k) {
-    // x*0 is NaN exactly for inf and NaN, and a NaN survives any sum: eight independent
-    // accumulators keep the loop free of a serial add chain (k is a multiple of 32 for block types).
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += x[i + j] * 0.0f;
-    for (; i < k; ++i) acc[0] += x[i] * 0.0f;
-    float total = 0.0f;
-    for (float a : acc) total += a;
-    return total == 0.0f;
 }
 
 py::dict type_row(const TypeInfo& ti) {
@@ -99,25 +85,14 @@ py::array_t<uint8_t> quantize(py::array x_obj, const std::string& type_name, py:
     const float* src = x.data();
     uint8_t* dst = out.mutable_data();
     quantize_row_fn fn = resolve_quantize(ti.type, isa);
-    const bool check_finite = ti.is_quantized;
-    std::atomic<int64_t> bad_row{std::numeric_limits<int64_t>::max()};
+    int64_t bad_row;
     {
         py::gil_scoped_release release;
-        ThreadPool::global().parallel_for(rows, nthreads, [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
-                const float* row = src + r * k;
-                if (check_finite && !row_is_finite(row, k)) {
-                    int64_t cur = bad_row.load();
-                    while (r < cur && !bad_row.compare_exchange_weak(cur, r)) {}
-                    continue;
-                }
-                fn(row, dst + r * rb, k, imatrix);
-            }
-        });
+        bad_row = quantize_rows(fn, src, rows, k, dst, rb, imatrix, ti.is_quantized, nthreads);
     }
-    if (bad_row.load() != std::numeric_limits<int64_t>::max())
-        throw std::invalid_argument("[quantize] row " + std::to_string(bad_row.load()) +
-                                    " contains NaN or inf; " + ti.name + " needs finite values");
+    if (bad_row >= 0)
+        throw std::invalid_argument("[quantize] row " + std::to_string(bad_row) + " contains NaN or inf; " + ti.name +
+                                    " needs finite values");
     return out;
 }
 
