@@ -52,6 +52,17 @@ inline __m256i dot32(__m256i sum, __m256i q, const int8_t* a, __m256i sc16) {
 // bsums (16 x int16) against 16 per-16 factors: sum(f_j * bsum_j) spread over 8 int32 lanes.
 inline __m256i bsum_dot(const block_q8_K& a, __m256i f16) { return _mm256_madd_epi16(load256(a.bsums), f16); }
 
+// The epilogue of the K-quants with mins (q2_K, q4_K, q5_K): per activation row,
+// acc += d*d_a * sum(sc * q.a) - dmin*d_a * sum(m * bsums).
+template <int MA>
+inline void add_scaled_sums(const __m256i* sum, __m256i mins, float d, float dmin, const block_q8_K* const* a,
+                            __m256* acc) {
+    for (int i = 0; i < MA; ++i) {
+        acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
+        acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d), acc[i]);
+    }
+}
+
 // Each per-type add() adds one super-block of one weight row to acc[i] for MA activation rows.
 template <class D>
 struct SbQ4K {
@@ -72,11 +83,7 @@ struct SbQ4K {
             for (int i = 0; i < MA; ++i)
                 sum[i] = dot32<D>(dot32<D>(sum[i], ql, a[i]->qs + 64 * c, sl), qh, a[i]->qs + 64 * c + 32, sh);
         }
-        for (int i = 0; i < MA; ++i) {
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d),
-                                      acc[i]);
-        }
+        add_scaled_sums<MA>(sum, mins, d, dmin, a, acc);
     }
 };
 
@@ -103,11 +110,7 @@ struct SbQ5K {
             for (int i = 0; i < MA; ++i)
                 sum[i] = dot32<D>(dot32<D>(sum[i], ql, a[i]->qs + 64 * c, sl), qh, a[i]->qs + 64 * c + 32, sh);
         }
-        for (int i = 0; i < MA; ++i) {
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d),
-                                      acc[i]);
-        }
+        add_scaled_sums<MA>(sum, mins, d, dmin, a, acc);
     }
 };
 
@@ -158,11 +161,7 @@ struct SbQ2K {
             }
         }
         const float d = f16_to_f32(w.d), dmin = f16_to_f32(w.dmin);
-        for (int i = 0; i < MA; ++i) {
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[i]), _mm256_set1_ps(d * a[i]->d), acc[i]);
-            acc[i] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bsum_dot(*a[i], mins)), _mm256_set1_ps(dmin * a[i]->d),
-                                      acc[i]);
-        }
+        add_scaled_sums<MA>(sum, mins, d, dmin, a, acc);
     }
 };
 
