@@ -1,0 +1,125 @@
+// The K-quant super-block formats q2_K .. q6_K (256 weights, 16 chunks of 16 per block). Rounding
+// follows the reference expression by expression (__fmul_rn / __fsub_rn keep nvcc from fusing a
+// multiply and a subtract), so dequantized values equal the CPU's bit for bit.
+#include <cstddef>
+#include <type_traits>
+
+#include "../core/blocks.h"
+#include "kernels.cuh"
+
+namespace lowbit::cuda {
+namespace {
+
+// chunk c of a row: super-block c/16, chunk c%16 inside it (weights 16*(c%16) .. +15)
+template <class Block>
+__device__ __forceinline__ const uint8_t* kquant_block(const uint8_t* row, int64_t c) {
+    return row + (c >> 4) * int64_t(sizeof(Block));
+}
+
+// q2_K / q3_K: weight e of the block sits in byte 32*(e/128) + e%32 at bit pair (e%128)/32.
+__device__ __forceinline__ int quant_2bit(const uint8_t* qs, int e) {
+    return (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+}
+
+// q4_K / q5_K: 6-bit scale and min of sub-block j (0-7) from the 12 packed bytes.
+__device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+struct FormatQ2_K {
+    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+        const uint8_t* b = kquant_block<block_q2_K>(row, c);
+        const int s = int(c & 15);  // = the 16-weight sub-block
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q2_K, d)));
+        const float dmin = fp16_bits_to_f32(load_u16(b + offsetof(block_q2_K, dmin)));
+        const int sc = b[offsetof(block_q2_K, scales) + s];
+        const float dl = d * float(sc & 0xF);
+        const float ml = dmin * float(sc >> 4);
+        const uint8_t* qs = b + offsetof(block_q2_K, qs);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) out[i] = __fsub_rn(__fmul_rn(dl, float(quant_2bit(qs, 16 * s + i))), ml);
+    }
+};
+
+struct FormatQ3_K {
+    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+        const uint8_t* b = kquant_block<block_q3_K>(row, c);
+        const int s = int(c & 15);
+        const float d_all = fp16_bits_to_f32(load_u16(b + offsetof(block_q3_K, d)));
+        const uint8_t* scales = b + offsetof(block_q3_K, scales);
+        const int low = s < 8 ? scales[s] & 0xF : scales[s - 8] >> 4;
+        const int high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+        const float dl = d_all * float((low | (high << 4)) - 32);
+        const uint8_t* hmask = b + offsetof(block_q3_K, hmask);
+        const uint8_t* qs = b + offsetof(block_q3_K, qs);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            const int e = 16 * s + i;
+            const int hbit = (hmask[e % 32] >> (e / 32)) & 1;
+            out[i] = dl * float(quant_2bit(qs, e) - (hbit ? 0 : 4));
+        }
+    }
+};
+
+// q4_K and q5_K share the layout of their low nibbles: sub-block j (32 weights) uses bytes
+// 32*(j/2) .. +31 of qs, the low nibbles when j is even, the high ones when odd.
+template <bool kFifthBit>
+struct FormatQ45_K {
+    using Block = typename std::conditional<kFifthBit, block_q5_K, block_q4_K>::type;
+    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+        const uint8_t* b = kquant_block<Block>(row, c);
+        const int s = int(c & 15), j = s / 2, l0 = (s & 1) * 16;
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(Block, d)));
+        const float dmin = fp16_bits_to_f32(load_u16(b + offsetof(Block, dmin)));
+        int sc, mn;
+        scale_min_k4(j, b + offsetof(Block, scales), &sc, &mn);
+        const float dl = d * float(sc);
+        const float ml = dmin * float(mn);
+        const uint8_t* q = b + offsetof(Block, qs) + 32 * (j / 2) + l0;
+        const int shift = 4 * (j % 2);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            int v = (q[i] >> shift) & 0xF;
+            if constexpr (kFifthBit) v += ((b[offsetof(block_q5_K, qh) + l0 + i] >> j) & 1) ? 16 : 0;
+            out[i] = __fsub_rn(__fmul_rn(dl, float(v)), ml);
+        }
+    }
+};
+
+struct FormatQ6_K {
+    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+        const uint8_t* b = kquant_block<block_q6_K>(row, c);
+        const int s = int(c & 15);
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q6_K, d)));
+        const int8_t scale = int8_t(b[offsetof(block_q6_K, scales) + s]);
+        const float dl = d * float(scale);  // (d * sc) * q, as ggml: the scale product rounds first
+        const uint8_t* ql = b + offsetof(block_q6_K, ql);
+        const uint8_t* qh = b + offsetof(block_q6_K, qh);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+            const int e = 16 * s + i;
+            const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
+            const int low = (ql[64 * h + l + 32 * (quarter % 2)] >> (4 * (quarter / 2))) & 0xF;
+            const int high = (qh[32 * h + l] >> (2 * quarter)) & 3;
+            out[i] = __fmul_rn(dl, float((low | (high << 4)) - 32));
+        }
+    }
+};
+
+}  // namespace
+
+void register_kquant_formats(FormatKernels* table) {
+    table[int(QType::Q2_K)] = make_format_kernels<FormatQ2_K>();
+    table[int(QType::Q3_K)] = make_format_kernels<FormatQ3_K>();
+    table[int(QType::Q4_K)] = make_format_kernels<FormatQ45_K<false>>();
+    table[int(QType::Q5_K)] = make_format_kernels<FormatQ45_K<true>>();
+    table[int(QType::Q6_K)] = make_format_kernels<FormatQ6_K>();
+}
+
+}  // namespace lowbit::cuda

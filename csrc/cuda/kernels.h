@@ -1,0 +1,40 @@
+// The CUDA kernel table: one row per quantization type, the same shape for every type, filled by the
+// per-family files (formats_float.cu, formats_legacy.cu, formats_kquant.cu, formats_iq4.cu).
+// Host-only header: bindings.cpp (built by the host compiler) includes it.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "../core/types.h"
+
+namespace lowbit::cuda {
+
+// Every pointer is device memory. w: (n, row_bytes) GGUF bytes, rows back to back.
+// x: (m, ldx) f32, 16-byte aligned, ldx a multiple of 16 and >= k, zero in columns k..ldx-1.
+// y: (m, n) f32 row-major. Each launcher only enqueues on `stream` and returns the launch status.
+using DequantizeFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, float* y, int64_t rows, int64_t k,
+                                     cudaStream_t stream);
+using MatmulFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y,
+                                 int64_t m, int64_t n, int64_t k, cudaStream_t stream);
+
+struct FormatKernels {
+    DequantizeFn dequantize = nullptr;  // -> (rows, k) f32, values identical to the CPU reference
+    MatmulFn gemv = nullptr;            // m <= kGemvMaxRows: fp32 activations, weights decoded in registers
+    MatmulFn gemm = nullptr;            // any m: fp16 tensor-core tiles (wmma 16x16x16), fp32 accumulation
+};
+
+constexpr int64_t kGemvMaxRows = 8;
+
+// The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
+// Hook for issue 6 (GPTQ/AWQ int4 group formats): they get rows here like any block type, with
+// their own family file; nothing else in the dispatch changes.
+const FormatKernels* format_kernels(QType type);
+
+// Family registration: each fills the rows of its types.
+void register_float_formats(FormatKernels* table);   // f32, f16, bf16
+void register_legacy_formats(FormatKernels* table);  // q4_0, q4_1, q5_0, q5_1, q8_0
+void register_kquant_formats(FormatKernels* table);  // q2_K .. q6_K
+void register_iq4_formats(FormatKernels* table);     // iq4_nl, iq4_xs
+
+}  // namespace lowbit::cuda
