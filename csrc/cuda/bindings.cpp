@@ -354,6 +354,21 @@ double bench_copy(int device, int64_t nbytes, int iters) {
     return double(ms) / iters;
 }
 
+// The decoders' host build over rows of GGUF bytes: lets tests without a GPU check them.
+// data: (rows, row_bytes) uint8 C-contiguous -> (rows, k) f32
+py::array_t<float> decode_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> data, int64_t k) {
+    const std::string op = "decode_host";
+    const TypeInfo& ti = type_or_throw(op, qtype);
+    const FormatKernels& fk = kernels_or_throw(op, ti);
+    if (k < 1 || k % ti.block_size) throw std::invalid_argument("[decode_host] bad k");
+    if (data.ndim() != 2 || data.shape(1) != row_bytes(ti, k))
+        throw std::invalid_argument("[decode_host] data must be (rows, " + std::to_string(row_bytes(ti, k)) + ") uint8");
+    const int64_t rows = data.shape(0);
+    py::array_t<float> out({rows, k});
+    for (int64_t r = 0; r < rows; ++r) fk.decode_host(data.data(r, 0), k, out.mutable_data(r, 0));
+    return out;
+}
+
 py::list kernel_types() {
     py::list names;
     for (int i = 0; i < kTypeCount; ++i) {
@@ -393,6 +408,7 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0);
     m.def("bench_copy", &bench_copy, py::arg("device"), py::arg("nbytes"), py::arg("iters"));
     m.def("kernel_types", &kernel_types);
+    m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"));
     m.attr("compiled_archs") = LOWBIT_CUDA_ARCHS;
     m.attr("gemv_max_rows") = kGemvMaxRows;
 }

@@ -5,7 +5,7 @@ namespace lowbit::cuda {
 namespace {
 
 struct FormatF32 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t k, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t k, float out[16]) {
         const float* r = reinterpret_cast<const float*>(row);  // row: 4-byte aligned (row_bytes = 4k)
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = c * 16 + i < k ? r[c * 16 + i] : 0.f;
@@ -13,7 +13,7 @@ struct FormatF32 {
 };
 
 struct FormatF16 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t k, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t k, float out[16]) {
         const uint16_t* r = reinterpret_cast<const uint16_t*>(row);
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = c * 16 + i < k ? fp16_bits_to_f32(r[c * 16 + i]) : 0.f;
@@ -21,7 +21,7 @@ struct FormatF16 {
 };
 
 struct FormatBF16 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t k, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t k, float out[16]) {
         const uint16_t* r = reinterpret_cast<const uint16_t*>(row);
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = c * 16 + i < k ? bf16_bits_to_f32(r[c * 16 + i]) : 0.f;

@@ -15,19 +15,27 @@ __constant__ int8_t kIq4Levels[16] = {
     kvalues_iq4nl[8],  kvalues_iq4nl[9],  kvalues_iq4nl[10], kvalues_iq4nl[11],
     kvalues_iq4nl[12], kvalues_iq4nl[13], kvalues_iq4nl[14], kvalues_iq4nl[15]};
 
+LOWBIT_HD float iq4_level(int i) {
+#ifdef __CUDA_ARCH__
+    return float(kIq4Levels[i]);
+#else
+    return float(kvalues_iq4nl[i]);
+#endif
+}
+
 struct FormatIQ4_NL {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = row + (c >> 1) * int64_t(sizeof(block_iq4_nl));
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_iq4_nl, d)));
         const uint8_t* qs = b + offsetof(block_iq4_nl, qs);
         const int shift = (c & 1) * 4;
 #pragma unroll
-        for (int i = 0; i < 16; ++i) out[i] = d * float(kIq4Levels[(qs[i] >> shift) & 0xF]);
+        for (int i = 0; i < 16; ++i) out[i] = d * iq4_level((qs[i] >> shift) & 0xF);
     }
 };
 
 struct FormatIQ4_XS {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = row + (c >> 4) * int64_t(sizeof(block_iq4_xs));
         const int s = int(c & 15), ib = s / 2;  // ib: the 32-weight sub-block
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_iq4_xs, d)));
@@ -38,7 +46,7 @@ struct FormatIQ4_XS {
         const uint8_t* qs = b + offsetof(block_iq4_xs, qs) + 16 * ib;
         const int shift = (s & 1) * 4;
 #pragma unroll
-        for (int i = 0; i < 16; ++i) out[i] = dl * float(kIq4Levels[(qs[i] >> shift) & 0xF]);
+        for (int i = 0; i < 16; ++i) out[i] = dl * iq4_level((qs[i] >> shift) & 0xF);
     }
 };
 

@@ -1,5 +1,5 @@
 // The K-quant super-block formats q2_K .. q6_K (256 weights, 16 chunks of 16 per block). Rounding
-// follows the reference expression by expression (__fmul_rn / __fsub_rn keep nvcc from fusing a
+// follows the reference expression by expression (mul_rn / sub_rn keep nvcc from fusing a
 // multiply and a subtract), so dequantized values equal the CPU's bit for bit.
 #include <cstddef>
 #include <type_traits>
@@ -12,17 +12,17 @@ namespace {
 
 // chunk c of a row: super-block c/16, chunk c%16 inside it (weights 16*(c%16) .. +15)
 template <class Block>
-__device__ __forceinline__ const uint8_t* kquant_block(const uint8_t* row, int64_t c) {
+LOWBIT_HD const uint8_t* kquant_block(const uint8_t* row, int64_t c) {
     return row + (c >> 4) * int64_t(sizeof(Block));
 }
 
 // q2_K / q3_K: weight e of the block sits in byte 32*(e/128) + e%32 at bit pair (e%128)/32.
-__device__ __forceinline__ int quant_2bit(const uint8_t* qs, int e) {
+LOWBIT_HD int quant_2bit(const uint8_t* qs, int e) {
     return (qs[(e / 128) * 32 + e % 32] >> (2 * ((e % 128) / 32))) & 3;
 }
 
 // q4_K / q5_K: 6-bit scale and min of sub-block j (0-7) from the 12 packed bytes.
-__device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
+LOWBIT_HD void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
     if (j < 4) {
         *sc = q[j] & 63;
         *m = q[j + 4] & 63;
@@ -33,7 +33,7 @@ __device__ __forceinline__ void scale_min_k4(int j, const uint8_t* q, int* sc, i
 }
 
 struct FormatQ2_K {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = kquant_block<block_q2_K>(row, c);
         const int s = int(c & 15);  // = the 16-weight sub-block
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q2_K, d)));
@@ -43,12 +43,12 @@ struct FormatQ2_K {
         const float ml = dmin * float(sc >> 4);
         const uint8_t* qs = b + offsetof(block_q2_K, qs);
 #pragma unroll
-        for (int i = 0; i < 16; ++i) out[i] = __fsub_rn(__fmul_rn(dl, float(quant_2bit(qs, 16 * s + i))), ml);
+        for (int i = 0; i < 16; ++i) out[i] = sub_rn(mul_rn(dl, float(quant_2bit(qs, 16 * s + i))), ml);
     }
 };
 
 struct FormatQ3_K {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = kquant_block<block_q3_K>(row, c);
         const int s = int(c & 15);
         const float d_all = fp16_bits_to_f32(load_u16(b + offsetof(block_q3_K, d)));
@@ -72,7 +72,7 @@ struct FormatQ3_K {
 template <bool kFifthBit>
 struct FormatQ45_K {
     using Block = typename std::conditional<kFifthBit, block_q5_K, block_q4_K>::type;
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = kquant_block<Block>(row, c);
         const int s = int(c & 15), j = s / 2, l0 = (s & 1) * 16;
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(Block, d)));
@@ -87,13 +87,13 @@ struct FormatQ45_K {
         for (int i = 0; i < 16; ++i) {
             int v = (q[i] >> shift) & 0xF;
             if constexpr (kFifthBit) v += ((b[offsetof(block_q5_K, qh) + l0 + i] >> j) & 1) ? 16 : 0;
-            out[i] = __fsub_rn(__fmul_rn(dl, float(v)), ml);
+            out[i] = sub_rn(mul_rn(dl, float(v)), ml);
         }
     }
 };
 
 struct FormatQ6_K {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = kquant_block<block_q6_K>(row, c);
         const int s = int(c & 15);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q6_K, d)));
@@ -107,7 +107,7 @@ struct FormatQ6_K {
             const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
             const int low = (ql[64 * h + l + 32 * (quarter % 2)] >> (4 * (quarter / 2))) & 0xF;
             const int high = (qh[32 * h + l] >> (2 * quarter)) & 3;
-            out[i] = __fmul_rn(dl, float((low | (high << 4)) - 32));
+            out[i] = mul_rn(dl, float((low | (high << 4)) - 32));
         }
     }
 };

@@ -1,6 +1,6 @@
 // The 32-weight block formats q4_0, q4_1, q5_0, q5_1, q8_0. A 16-weight chunk is one half of a
 // block: for the 4/5-bit ones the low nibbles of qs (weights 0-15) or the high nibbles (16-31).
-// Products and sums are rounded separately (__fmul_rn / __fadd_rn, never a fused multiply-add) in
+// Products and sums are rounded separately (mul_rn / add_rn, never a fused multiply-add) in
 // the reference's order, so dequantized values equal the CPU's bit for bit.
 #include <cstddef>
 
@@ -12,12 +12,12 @@ namespace {
 
 // chunk c of a row: block c/2, half c%2
 template <class Block>
-__device__ __forceinline__ const uint8_t* legacy_block(const uint8_t* row, int64_t c) {
+LOWBIT_HD const uint8_t* legacy_block(const uint8_t* row, int64_t c) {
     return row + (c >> 1) * int64_t(sizeof(Block));
 }
 
 struct FormatQ4_0 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = legacy_block<block_q4_0>(row, c);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_0, d)));
         const uint8_t* qs = b + offsetof(block_q4_0, qs);
@@ -28,25 +28,25 @@ struct FormatQ4_0 {
 };
 
 struct FormatQ4_1 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = legacy_block<block_q4_1>(row, c);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, d)));
         const float m = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, m)));
         const uint8_t* qs = b + offsetof(block_q4_1, qs);
         const int shift = (c & 1) * 4;
 #pragma unroll
-        for (int i = 0; i < 16; ++i) out[i] = __fadd_rn(__fmul_rn(float((qs[i] >> shift) & 0xF), d), m);
+        for (int i = 0; i < 16; ++i) out[i] = add_rn(mul_rn(float((qs[i] >> shift) & 0xF), d), m);
     }
 };
 
 // The 5th bit of weight j (0-31) is bit j of qh.
-__device__ __forceinline__ int q5_quant(const uint8_t* qs, uint32_t qh, int half, int i) {
+LOWBIT_HD int q5_quant(const uint8_t* qs, uint32_t qh, int half, int i) {
     const int low = half ? qs[i] >> 4 : qs[i] & 0xF;
     return low | int((qh >> (16 * half + i)) & 1) << 4;
 }
 
 struct FormatQ5_0 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = legacy_block<block_q5_0>(row, c);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q5_0, d)));
         const uint32_t qh = load_u32_bytes(b + offsetof(block_q5_0, qh));
@@ -58,7 +58,7 @@ struct FormatQ5_0 {
 };
 
 struct FormatQ5_1 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = legacy_block<block_q5_1>(row, c);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q5_1, d)));
         const float m = fp16_bits_to_f32(load_u16(b + offsetof(block_q5_1, m)));
@@ -66,12 +66,12 @@ struct FormatQ5_1 {
         const uint8_t* qs = b + offsetof(block_q5_1, qs);
         const int half = int(c & 1);
 #pragma unroll
-        for (int i = 0; i < 16; ++i) out[i] = __fadd_rn(__fmul_rn(float(q5_quant(qs, qh, half, i)), d), m);
+        for (int i = 0; i < 16; ++i) out[i] = add_rn(mul_rn(float(q5_quant(qs, qh, half, i)), d), m);
     }
 };
 
 struct FormatQ8_0 {
-    __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
+    __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* b = legacy_block<block_q8_0>(row, c);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q8_0, d)));
         const int8_t* qs = reinterpret_cast<const int8_t*>(b + offsetof(block_q8_0, qs)) + (c & 1) * 16;

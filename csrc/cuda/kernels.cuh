@@ -1,6 +1,7 @@
 // Kernel templates shared by the format families. A format is a struct with
 //   kTypeSize                         bytes per block (the GGUF block struct's size)
 //   decode16(row, chunk, k, out)      weights 16*chunk .. 16*chunk+15 of one row as f32 (zero past k)
+// (__host__ __device__: the host build backs _cuda.decode_host, the GPU-free test of the decoders).
 // Every kernel is written against decode16 alone, so a format costs one small function, and the
 // dequantize, GEMV and GEMM paths of all formats share one indexing scheme (16-weight chunks: the
 // smallest unit every GGUF format decodes without its neighbours).
@@ -204,11 +205,21 @@ cudaError_t gemm_launch(const uint8_t* w, int64_t row_bytes, const float* x, int
 }
 
 template <class F>
+void decode_row_host(const uint8_t* row, int64_t k, float* out) {
+    for (int64_t c = 0; c * 16 < k; ++c) {
+        float v[16];
+        F::decode16(row, c, k, v);
+        for (int q = 0; q < 16 && c * 16 + q < k; ++q) out[c * 16 + q] = v[q];
+    }
+}
+
+template <class F>
 FormatKernels make_format_kernels() {
     FormatKernels fk;
     fk.dequantize = dequantize_launch<F>;
     fk.gemv = gemv_launch<F>;
     fk.gemm = gemm_launch<F>;
+    fk.decode_host = decode_row_host<F>;
     return fk;
 }
 

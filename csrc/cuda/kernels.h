@@ -15,6 +15,8 @@ namespace lowbit::cuda {
 // y: (m, n) f32 row-major. Each launcher only enqueues on `stream` and returns the launch status.
 using DequantizeFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, float* y, int64_t rows, int64_t k,
                                      cudaStream_t stream);
+// Host-side run of the format's decoder (the code the kernels use): row -> out (k,) f32.
+using DecodeHostFn = void (*)(const uint8_t* row, int64_t k, float* out);
 using MatmulFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y,
                                  int64_t m, int64_t n, int64_t k, cudaStream_t stream);
 
@@ -22,6 +24,7 @@ struct FormatKernels {
     DequantizeFn dequantize = nullptr;  // -> (rows, k) f32, values identical to the CPU reference
     MatmulFn gemv = nullptr;            // m <= kGemvMaxRows: fp32 activations, weights decoded in registers
     MatmulFn gemm = nullptr;            // any m: fp16 tensor-core tiles (wmma 16x16x16), fp32 accumulation
+    DecodeHostFn decode_host = nullptr; // for tests without a GPU
 };
 
 constexpr int64_t kGemvMaxRows = 8;

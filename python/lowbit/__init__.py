@@ -8,9 +8,10 @@ numpy in, numpy out::
 """
 
 from .errors import GGUFError
-from .ops import QuantizedTensor, cpu_info, dequantize, matmul, quantize, type_info, types
+from .ops import QuantizedTensor, cpu_info, dequantize, has_cuda, matmul, quantize, type_info, types
 
 __version__ = "0.1.0"
 
-__all__ = ["GGUFError", "QuantizedTensor", "cpu_info", "dequantize", "matmul", "quantize", "type_info", "types",
+__all__ = ["GGUFError", "QuantizedTensor", "cpu_info", "dequantize", "has_cuda", "matmul", "quantize", "type_info",
+           "types",
            "__version__"]
