@@ -143,8 +143,10 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // y (m, n) = x (m, k) @ W(n, k)^T, everything on w's device, enqueued on `stream`.
 // x: f32 row-major (m, k) at x_ptr; y: f32 (m, n) at y_ptr. The kernels want x 16-byte aligned
 // with a row pitch that is a multiple of 16 floats; other inputs are staged into such a copy.
+// kernel: "auto" (GEMV for m <= 8: the integer one where the format has it; GEMM above), or "gemv_f32",
+// "gemv", "gemm" to force one (tests and benchmarks compare them).
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
-            uintptr_t y_ptr, uintptr_t stream_handle) {
+            uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel) {
     const std::string op = "matmul";
     const TypeInfo& ti = type_or_throw(op, qtype);
     const FormatKernels& fk = kernels_or_throw(op, ti);
@@ -153,6 +155,13 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     if (n * rb != w.nbytes())
         throw std::invalid_argument("[matmul] weight buffer has " + std::to_string(w.nbytes()) + " bytes, expected " +
                                     std::to_string(n * rb));
+    MatmulFn fn = m <= kGemvMaxRows ? fk.gemv : fk.gemm;
+    if (kernel == "gemv_f32") fn = fk.gemv_f32;
+    else if (kernel == "gemv") fn = fk.gemv;
+    else if (kernel == "gemm") fn = fk.gemm;
+    else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
+    if (fn != fk.gemm && m > kGemvMaxRows)
+        throw std::invalid_argument("[matmul] the GEMV kernels take m <= " + std::to_string(kGemvMaxRows) + " rows");
     DeviceScope scope(w.device(), op);
     const cudaStream_t stream = as_stream(stream_handle);
     const float* x = reinterpret_cast<const float*>(x_ptr);
@@ -172,7 +181,6 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
         }
         x = static_cast<const float*>(staged);
     }
-    const MatmulFn fn = m <= kGemvMaxRows ? fk.gemv : fk.gemm;
     const cudaError_t err = fn(reinterpret_cast<const uint8_t*>(w.ptr()), rb, x, ldx, reinterpret_cast<float*>(y_ptr),
                                m, n, k, stream);
     if (staged) cudaFreeAsync(staged, stream);
@@ -310,16 +318,20 @@ py::tuple memory_info(int device) {
 
 // ---- benchmark helpers: kernel time alone, measured with CUDA events (no Python in the loop) ----
 
-double bench_matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
-                    uintptr_t y_ptr, int iters, uintptr_t stream) {
-    if (iters < 1) throw std::invalid_argument("[bench_matmul] iters must be >= 1");
-    matmul(w, qtype, n, k, x_ptr, m, y_ptr, stream);  // warm-up, and validates everything
-    DeviceScope scope(w.device(), "bench_matmul");
+// Times `iters` launches cycling through `weights` (copies of one matrix: together larger than L2,
+// so each launch streams its weights from DRAM as in a real model). Milliseconds per launch.
+double bench_matmul(py::list weights, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
+                    uintptr_t y_ptr, int iters, uintptr_t stream, const std::string& kernel) {
+    if (iters < 1 || weights.empty()) throw std::invalid_argument("[bench_matmul] need iters >= 1 and a weight");
+    std::vector<const DeviceBuffer*> ws;
+    for (py::handle h : weights) ws.push_back(&h.cast<const DeviceBuffer&>());
+    for (const DeviceBuffer* w : ws) matmul(*w, qtype, n, k, x_ptr, m, y_ptr, stream, kernel);  // warm-up, validates
+    DeviceScope scope(ws[0]->device(), "bench_matmul");
     cudaEvent_t start, stop;
     check(cudaEventCreate(&start), "bench_matmul");
     check(cudaEventCreate(&stop), "bench_matmul");
     check(cudaEventRecord(start, as_stream(stream)), "bench_matmul");
-    for (int i = 0; i < iters; ++i) matmul(w, qtype, n, k, x_ptr, m, y_ptr, stream);
+    for (int i = 0; i < iters; ++i) matmul(*ws[size_t(i) % ws.size()], qtype, n, k, x_ptr, m, y_ptr, stream, kernel);
     check(cudaEventRecord(stop, as_stream(stream)), "bench_matmul");
     float ms = 0.f;
     {
@@ -369,6 +381,31 @@ py::array_t<float> decode_host(const std::string& qtype, py::array_t<uint8_t, py
     return out;
 }
 
+// The integer GEMV's numerics on the host. w: (n, row_bytes) uint8; x: (m, k) f32 -> (m, n) f32
+py::array_t<float> gemv_q8_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> w,
+                                py::array_t<float, py::array::c_style> x) {
+    const std::string op = "gemv_q8_host";
+    const TypeInfo& ti = type_or_throw(op, qtype);
+    const FormatKernels& fk = kernels_or_throw(op, ti);
+    if (!fk.gemv_q8_host) throw std::invalid_argument("[gemv_q8_host] no integer GEMV for " + std::string(ti.name));
+    if (x.ndim() != 2 || w.ndim() != 2) throw std::invalid_argument("[gemv_q8_host] w and x must be 2-D");
+    const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
+    if (k % ti.block_size || w.shape(1) != row_bytes(ti, k)) throw std::invalid_argument("[gemv_q8_host] bad shapes");
+    py::array_t<float> y({m, n});
+    fk.gemv_q8_host(w.data(), row_bytes(ti, k), x.data(), y.mutable_data(), m, n, k);
+    return y;
+}
+
+py::list gemv_q8_types() {
+    py::list names;
+    for (int i = 0; i < kTypeCount; ++i) {
+        const TypeInfo& ti = type_info(static_cast<QType>(i));
+        const FormatKernels* fk = format_kernels(ti.type);
+        if (fk && fk->gemv_q8_host) names.append(ti.name);
+    }
+    return names;
+}
+
 py::list kernel_types() {
     py::list names;
     for (int i = 0; i < kTypeCount; ++i) {
@@ -395,7 +432,7 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("dequantize", &dequantize, py::arg("w"), py::arg("qtype"), py::arg("rows"), py::arg("k"), py::arg("y_ptr"),
           py::arg("stream") = 0);
     m.def("matmul", &matmul, py::arg("w"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"), py::arg("m"),
-          py::arg("y_ptr"), py::arg("stream") = 0);
+          py::arg("y_ptr"), py::arg("stream") = 0, py::arg("kernel") = "auto");
     m.def("dlpack_view", &dlpack_view, py::arg("capsule"));
     m.def("dlpack_export", &dlpack_export, py::arg("owner"), py::arg("ptr"), py::arg("device"), py::arg("shape"));
     m.def("stream_wait", &stream_wait, py::arg("device"), py::arg("producer"), py::arg("consumer"));
@@ -404,11 +441,13 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("device_error", &device_error);
     m.def("device_info", &device_info, py::arg("device"));
     m.def("memory_info", &memory_info, py::arg("device"));
-    m.def("bench_matmul", &bench_matmul, py::arg("w"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"),
-          py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0);
+    m.def("bench_matmul", &bench_matmul, py::arg("weights"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"),
+          py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0, py::arg("kernel") = "auto");
     m.def("bench_copy", &bench_copy, py::arg("device"), py::arg("nbytes"), py::arg("iters"));
     m.def("kernel_types", &kernel_types);
     m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"));
+    m.def("gemv_q8_host", &gemv_q8_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
+    m.def("gemv_q8_types", &gemv_q8_types);
     m.attr("compiled_archs") = LOWBIT_CUDA_ARCHS;
     m.attr("gemv_max_rows") = kGemvMaxRows;
 }

@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "../core/blocks.h"
-#include "kernels.cuh"
+#include "gemv_q8.cuh"
 
 namespace lowbit::cuda {
 namespace {
@@ -90,6 +90,25 @@ struct FormatQ45_K {
             out[i] = sub_rn(mul_rn(dl, float(v)), ml);
         }
     }
+    // unit u = sub-block u%8 of super-block u/8: sum (d sc q - dmin mn) xq dx = d sc dx sum(q xq) - dmin mn sx
+    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float sx) {
+        const uint8_t* b = row + (u >> 3) * int64_t(sizeof(Block));
+        const int j = int(u & 7);
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(Block, d)));
+        const float dmin = fp16_bits_to_f32(load_u16(b + offsetof(Block, dmin)));
+        int sc, mn;
+        scale_min_k4(j, b + offsetof(Block, scales), &sc, &mn);
+        const uint8_t* q = b + offsetof(Block, qs) + 32 * (j / 2);
+        const int shift = 4 * (j % 2);
+        int sumi = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            uint32_t v = (load_u32_a2(q + 4 * i) >> shift) & 0x0F0F0F0Fu;
+            if constexpr (kFifthBit) v |= ((load_u32_a2(b + offsetof(block_q5_K, qh) + 4 * i) >> j) & 0x01010101u) << 4;
+            sumi = dp4a(int(v), xw[i], sumi);
+        }
+        return (d * float(sc)) * (dx * float(sumi)) - (dmin * float(mn)) * sx;
+    }
 };
 
 struct FormatQ6_K {
@@ -110,6 +129,24 @@ struct FormatQ6_K {
             out[i] = mul_rn(dl, float((low | (high << 4)) - 32));
         }
     }
+    // unit u: weights 32j .. 32j+31 (j = u%8) of super-block u/8, which use scales 2j and 2j+1
+    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float) {
+        const uint8_t* b = row + (u >> 3) * int64_t(sizeof(block_q6_K));
+        const int j = int(u & 7), h = j / 4, quarter = j % 4;
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q6_K, d)));
+        const uint8_t* ql = b + offsetof(block_q6_K, ql) + 64 * h + 32 * (quarter % 2);
+        const uint8_t* qh = b + offsetof(block_q6_K, qh) + 32 * h;
+        const int low_shift = 4 * (quarter / 2), high_shift = 2 * quarter;
+        int sumi[2] = {0, 0};
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const uint32_t low = (load_u32_a2(ql + 4 * i) >> low_shift) & 0x0F0F0F0Fu;
+            const uint32_t high = ((load_u32_a2(qh + 4 * i) >> high_shift) & 0x03030303u) << 4;
+            sumi[i / 4] = dp4a(int(bytes_minus_32(low | high)), xw[i], sumi[i / 4]);
+        }
+        const int8_t* scales = reinterpret_cast<const int8_t*>(b + offsetof(block_q6_K, scales));
+        return d * (dx * float(scales[2 * j] * sumi[0] + scales[2 * j + 1] * sumi[1]));
+    }
 };
 
 }  // namespace
@@ -117,9 +154,9 @@ struct FormatQ6_K {
 void register_kquant_formats(FormatKernels* table) {
     table[int(QType::Q2_K)] = make_format_kernels<FormatQ2_K>();
     table[int(QType::Q3_K)] = make_format_kernels<FormatQ3_K>();
-    table[int(QType::Q4_K)] = make_format_kernels<FormatQ45_K<false>>();
-    table[int(QType::Q5_K)] = make_format_kernels<FormatQ45_K<true>>();
-    table[int(QType::Q6_K)] = make_format_kernels<FormatQ6_K>();
+    table[int(QType::Q4_K)] = make_format_kernels_q8<FormatQ45_K<false>>();
+    table[int(QType::Q5_K)] = make_format_kernels_q8<FormatQ45_K<true>>();
+    table[int(QType::Q6_K)] = make_format_kernels_q8<FormatQ6_K>();
 }
 
 }  // namespace lowbit::cuda

@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "../core/blocks.h"
-#include "kernels.cuh"
+#include "gemv_q8.cuh"
 
 namespace lowbit::cuda {
 namespace {
@@ -25,6 +25,20 @@ struct FormatQ4_0 {
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = float(((qs[i] >> shift) & 0xF) - 8) * d;
     }
+    // sum (q - 8) d * xq dx = d (dx sum(q xq) - 8 sx)
+    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float sx) {
+        const uint8_t* b = row + u * int64_t(sizeof(block_q4_0));
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_0, d)));
+        const uint8_t* qs = b + offsetof(block_q4_0, qs);
+        int sumi = 0;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t v = load_u32_a2(qs + 4 * i);
+            sumi = dp4a(int(v & 0x0F0F0F0Fu), xw[i], sumi);             // weights 4i .. 4i+3
+            sumi = dp4a(int((v >> 4) & 0x0F0F0F0Fu), xw[4 + i], sumi);  // weights 16+4i .. 16+4i+3
+        }
+        return d * (dx * float(sumi) - 8.f * sx);
+    }
 };
 
 struct FormatQ4_1 {
@@ -36,6 +50,21 @@ struct FormatQ4_1 {
         const int shift = (c & 1) * 4;
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = add_rn(mul_rn(float((qs[i] >> shift) & 0xF), d), m);
+    }
+    // sum (d q + m) xq dx = d dx sum(q xq) + m sx
+    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float sx) {
+        const uint8_t* b = row + u * int64_t(sizeof(block_q4_1));
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, d)));
+        const float m = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, m)));
+        const uint8_t* qs = b + offsetof(block_q4_1, qs);
+        int sumi = 0;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const uint32_t v = load_u32_a2(qs + 4 * i);
+            sumi = dp4a(int(v & 0x0F0F0F0Fu), xw[i], sumi);
+            sumi = dp4a(int((v >> 4) & 0x0F0F0F0Fu), xw[4 + i], sumi);
+        }
+        return d * (dx * float(sumi)) + m * sx;
     }
 };
 
@@ -78,16 +107,25 @@ struct FormatQ8_0 {
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = float(qs[i]) * d;
     }
+    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float) {
+        const uint8_t* b = row + u * int64_t(sizeof(block_q8_0));
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q8_0, d)));
+        const uint8_t* qs = b + offsetof(block_q8_0, qs);
+        int sumi = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) sumi = dp4a(int(load_u32_a2(qs + 4 * i)), xw[i], sumi);
+        return d * (dx * float(sumi));
+    }
 };
 
 }  // namespace
 
 void register_legacy_formats(FormatKernels* table) {
-    table[int(QType::Q4_0)] = make_format_kernels<FormatQ4_0>();
-    table[int(QType::Q4_1)] = make_format_kernels<FormatQ4_1>();
+    table[int(QType::Q4_0)] = make_format_kernels_q8<FormatQ4_0>();
+    table[int(QType::Q4_1)] = make_format_kernels_q8<FormatQ4_1>();
     table[int(QType::Q5_0)] = make_format_kernels<FormatQ5_0>();
     table[int(QType::Q5_1)] = make_format_kernels<FormatQ5_1>();
-    table[int(QType::Q8_0)] = make_format_kernels<FormatQ8_0>();
+    table[int(QType::Q8_0)] = make_format_kernels_q8<FormatQ8_0>();
 }
 
 }  // namespace lowbit::cuda

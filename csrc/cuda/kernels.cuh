@@ -60,7 +60,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
     float acc[M];
 #pragma unroll
     for (int i = 0; i < M; ++i) acc[i] = 0.f;
-#pragma unroll 2
     for (int64_t c = lane; c < chunks; c += 32) {
         float wv[16];
         F::decode16(wrow, c, k, wv);
@@ -218,6 +217,7 @@ FormatKernels make_format_kernels() {
     FormatKernels fk;
     fk.dequantize = dequantize_launch<F>;
     fk.gemv = gemv_launch<F>;
+    fk.gemv_f32 = gemv_launch<F>;
     fk.gemm = gemm_launch<F>;
     fk.decode_host = decode_row_host<F>;
     return fk;

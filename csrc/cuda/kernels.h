@@ -17,14 +17,19 @@ using DequantizeFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, float*
                                      cudaStream_t stream);
 // Host-side run of the format's decoder (the code the kernels use): row -> out (k,) f32.
 using DecodeHostFn = void (*)(const uint8_t* row, int64_t k, float* out);
+// Host run of the integer GEMV's numerics (activation quantization + dot32): x (m, k) -> y (m, n).
+using GemvHostFn = void (*)(const uint8_t* w, int64_t row_bytes, const float* x, float* y, int64_t m, int64_t n,
+                            int64_t k);
 using MatmulFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y,
                                  int64_t m, int64_t n, int64_t k, cudaStream_t stream);
 
 struct FormatKernels {
     DequantizeFn dequantize = nullptr;  // -> (rows, k) f32, values identical to the CPU reference
-    MatmulFn gemv = nullptr;            // m <= kGemvMaxRows: fp32 activations, weights decoded in registers
+    MatmulFn gemv = nullptr;            // m <= kGemvMaxRows: gemv_q8 where the format has one, else gemv_f32
+    MatmulFn gemv_f32 = nullptr;        // m <= kGemvMaxRows: fp32 activations, weights decoded in registers
     MatmulFn gemm = nullptr;            // any m: fp16 tensor-core tiles (wmma 16x16x16), fp32 accumulation
     DecodeHostFn decode_host = nullptr; // for tests without a GPU
+    GemvHostFn gemv_q8_host = nullptr;  // set with the integer GEMV (gemv_q8.cuh): q8 activations, dp4a
 };
 
 constexpr int64_t kGemvMaxRows = 8;

@@ -287,13 +287,20 @@ def _check_out(op: str, out, shape, device_index: int):
     return out
 
 
-def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = None):
+_KERNELS = ("auto", "gemv", "gemv_f32", "gemm")
+
+
+def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = None, kernel: str = "auto"):
     """y = x @ W.T on W's GPU. x: numpy (copied in; returns numpy) or a CUDA DLPack producer (torch, CuPy,
     a CudaArray; read in place; returns a CudaArray). x: float32 (..., k) C-contiguous -> (..., n).
 
-    m = rows of x: m <= 8 runs the GEMV kernel (fp32 activations, weights decoded in registers),
-    larger m the tensor-core GEMM (fp16 tiles, fp32 accumulation)."""
+    m = rows of x: m <= 8 runs a GEMV kernel, larger m the tensor-core GEMM (fp16 tiles, fp32
+    accumulation). GEMV: q4_0, q4_1, q8_0, q4_k, q5_k, q6_k quantize x to 8 bits per value in blocks of
+    32 (as llama.cpp's CUDA backend does) and use int8 dot products; the other types keep x in fp32.
+    kernel: "auto", or "gemv" / "gemv_f32" / "gemm" to force one (tests, benchmarks)."""
     op = "matmul"
+    if kernel not in _KERNELS:
+        raise ValueError(f"[{op}] kernel must be one of {_KERNELS}, got {kernel!r}")
     if not isinstance(w, CudaQuantizedTensor):
         raise TypeError(f"[{op}] w must be a CudaQuantizedTensor, got {type(w).__name__}")
     if len(w.shape) != 2:
@@ -301,12 +308,12 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     n, k = w.shape
     dev = w.device_index
     if isinstance(x, np.ndarray):
-        return _matmul_host(x, w, stream)
+        return _matmul_host(x, w, stream, kernel)
     if not (hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__")):
         raise TypeError(f"[{op}] x must be a numpy array or a DLPack tensor (torch, CuPy), got {type(x).__name__}")
     dev_type, dev_id = (int(v) for v in x.__dlpack_device__())
     if dev_type == _DL_CPU:
-        return _matmul_host(np.from_dlpack(x), w, stream)
+        return _matmul_host(np.from_dlpack(x), w, stream, kernel)
     if dev_type != _DL_CUDA:
         raise ValueError(f"[{op}] x is on DLPack device type {dev_type}; expected CUDA ({_DL_CUDA}) or CPU ({_DL_CPU})")
     if dev_id != dev:
@@ -328,7 +335,7 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     y_shape = shape[:-1] + (n,)
     y = CudaArray(_cuda.DeviceBuffer(4 * m * n, dev), y_shape, dev, handle) if out is None else \
         _check_out(op, out, y_shape, dev)
-    _cuda.matmul(w._buffer, w.qtype, n, k, view["ptr"], m, y.ptr, handle)
+    _cuda.matmul(w._buffer, w.qtype, n, k, view["ptr"], m, y.ptr, handle, kernel)
     y._stream = handle
     y._keepalive = (capsule, w)
     return y
@@ -345,7 +352,7 @@ def _is_row_major(shape, strides) -> bool:
     return True
 
 
-def _matmul_host(x: np.ndarray, w: CudaQuantizedTensor, stream) -> np.ndarray:
+def _matmul_host(x: np.ndarray, w: CudaQuantizedTensor, stream, kernel: str) -> np.ndarray:
     op = "matmul"
     n, k = w.shape
     if x.dtype not in (np.float32, np.float16):
@@ -363,7 +370,7 @@ def _matmul_host(x: np.ndarray, w: CudaQuantizedTensor, stream) -> np.ndarray:
     x_dev = _cuda.DeviceBuffer(x2.nbytes, dev)
     _cuda.upload(x_dev, x2, handle)
     y_dev = _cuda.DeviceBuffer(4 * m * n, dev)
-    _cuda.matmul(w._buffer, w.qtype, n, k, x_dev.ptr, m, y_dev.ptr, handle)
+    _cuda.matmul(w._buffer, w.qtype, n, k, x_dev.ptr, m, y_dev.ptr, handle, kernel)
     y = np.empty((m, n), dtype=np.float32)
     _cuda.download(y_dev.ptr, dev, y, handle)
     return y.reshape(x.shape[:-1] + (n,))
