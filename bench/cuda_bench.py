@@ -88,14 +88,14 @@ def device_copies(qt, l2_bytes: int) -> list:
     return [qt.to("cuda") for _ in range(max(2, math.ceil(3 * l2_bytes / qt.nbytes) + 1))]
 
 
-def lowbit_ms(_cuda, ws: list, m: int, iters: int) -> float:
+def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> float:
     qt = ws[0]
     n, k = qt.shape
     x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
     x_dev = _cuda.DeviceBuffer(x.nbytes, 0)
     _cuda.upload(x_dev, x, 0)
     y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
-    return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0)
+    return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0, kernel)
 
 
 def main() -> int:
@@ -168,13 +168,17 @@ def main() -> int:
                 continue
             for m in MS:
                 case = {"qtype": qtype, "n": n, "k": k, "m": m, "weight_bytes": qt.nbytes,
-                        "kernel": "gemv" if m <= _cuda.gemv_max_rows else "gemm"}
+                        "kernel": "gemv" if m <= _cuda.gemv_max_rows(qtype) else "gemm"}
                 try:
                     ms = lowbit_ms(_cuda, ws, m, iters if m < 512 else max(5, iters // 5))
                     case["us"] = ms * 1e3
                     case["weight_gbps"] = qt.nbytes / ms / 1e6
                     case["frac_of_copy_bw"] = case["weight_gbps"] / copy_gbps
                     case["tflops"] = 2.0 * m * n * k / ms / 1e9
+                    if m <= 8:  # the fp32-activation GEMV, for comparison
+                        case["us_gemv_f32"] = lowbit_ms(_cuda, ws, m, iters, "gemv_f32") * 1e3
+                    if m <= 64:  # the tensor-core kernel at small m, for comparison
+                        case["us_gemm"] = lowbit_ms(_cuda, ws, m, iters, "gemm") * 1e3
                     if (n, k, m) in cublas:
                         case["cublas_fp16_us"] = cublas[(n, k, m)] * 1e3
                         case["vs_cublas_fp16"] = cublas[(n, k, m)] / ms

@@ -143,7 +143,8 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // y (m, n) = x (m, k) @ W(n, k)^T, everything on w's device, enqueued on `stream`.
 // x: f32 row-major (m, k) at x_ptr; y: f32 (m, n) at y_ptr. The kernels want x 16-byte aligned
 // with a row pitch that is a multiple of 16 floats; other inputs are staged into such a copy.
-// kernel: "auto" (GEMV for m <= 8: the integer one where the format has it; GEMM above), or "gemv_f32",
+// kernel: "auto" (GEMV up to the format's gemv_max_rows: the integer one, m <= 16, where the format has
+// it, else fp32, m <= 8; GEMM above), or "gemv_f32",
 // "gemv", "gemm" to force one (tests and benchmarks compare them).
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
             uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel) {
@@ -155,13 +156,14 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     if (n * rb != w.nbytes())
         throw std::invalid_argument("[matmul] weight buffer has " + std::to_string(w.nbytes()) + " bytes, expected " +
                                     std::to_string(n * rb));
-    MatmulFn fn = m <= kGemvMaxRows ? fk.gemv : fk.gemm;
+    MatmulFn fn = m <= fk.gemv_max_rows ? fk.gemv : fk.gemm;
     if (kernel == "gemv_f32") fn = fk.gemv_f32;
     else if (kernel == "gemv") fn = fk.gemv;
     else if (kernel == "gemm") fn = fk.gemm;
     else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
-    if (fn != fk.gemm && m > kGemvMaxRows)
-        throw std::invalid_argument("[matmul] the GEMV kernels take m <= " + std::to_string(kGemvMaxRows) + " rows");
+    const int64_t max_rows = fn == fk.gemv ? fk.gemv_max_rows : kGemvMaxRows;
+    if (fn != fk.gemm && m > max_rows)
+        throw std::invalid_argument("[matmul] this GEMV kernel takes m <= " + std::to_string(max_rows) + " rows");
     DeviceScope scope(w.device(), op);
     const cudaStream_t stream = as_stream(stream_handle);
     const float* x = reinterpret_cast<const float*>(x_ptr);
@@ -449,5 +451,7 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("gemv_q8_host", &gemv_q8_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
     m.def("gemv_q8_types", &gemv_q8_types);
     m.attr("compiled_archs") = LOWBIT_CUDA_ARCHS;
-    m.attr("gemv_max_rows") = kGemvMaxRows;
+    m.def("gemv_max_rows", [](const std::string& qtype) {
+        return kernels_or_throw("gemv_max_rows", type_or_throw("gemv_max_rows", qtype)).gemv_max_rows;
+    }, py::arg("qtype"));
 }

@@ -98,13 +98,17 @@ struct FormatQ45_K {
         const float dmin = fp16_bits_to_f32(load_u16(b + offsetof(Block, dmin)));
         int sc, mn;
         scale_min_k4(j, b + offsetof(Block, scales), &sc, &mn);
-        const uint8_t* q = b + offsetof(Block, qs) + 32 * (j / 2);
+        // qs (and q5_K's qh) start 16-byte aligned: blocks of 144 / 176 bytes, fields at 16 / 16 and 48
+        static_assert(sizeof(Block) % 16 == 0 && offsetof(Block, qs) % 16 == 0, "16-byte loads of qs");
+        uint32_t qw[8], hw[8];
+        load_32_bytes_a16(b + offsetof(Block, qs) + 32 * (j / 2), qw);
+        if constexpr (kFifthBit) load_32_bytes_a16(b + offsetof(block_q5_K, qh), hw);
         const int shift = 4 * (j % 2);
         int sumi = 0;
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
-            uint32_t v = (load_u32_a2(q + 4 * i) >> shift) & 0x0F0F0F0Fu;
-            if constexpr (kFifthBit) v |= ((load_u32_a2(b + offsetof(block_q5_K, qh) + 4 * i) >> j) & 0x01010101u) << 4;
+            uint32_t v = (qw[i] >> shift) & 0x0F0F0F0Fu;
+            if constexpr (kFifthBit) v |= ((hw[i] >> j) & 0x01010101u) << 4;
             sumi = dp4a(int(v), xw[i], sumi);
         }
         return (d * float(sc)) * (dx * float(sumi)) - (dmin * float(mn)) * sx;

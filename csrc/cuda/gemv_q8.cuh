@@ -1,4 +1,4 @@
-// Integer GEMV (m <= 8) for the formats that define dot32: activations are quantized on the device
+// Integer GEMV (m <= 16) for the formats that define dot32: activations are quantized on the device
 // to 8 bits per value in blocks of 32 (scale d = amax/127 and s = d * sum(q), the q8_1 recipe), and
 // each 32-weight unit of a weight row meets its activation block in eight dp4a (4 x int8 products
 // summed into int32). Decoding with dp4a costs ~1 instruction per weight byte, where the fp32 path
@@ -46,6 +46,17 @@ LOWBIT_HD int round_to_int(float v) {
 // 4 bytes at p (2-byte aligned: GGUF block fields) as one little-endian word.
 LOWBIT_HD uint32_t load_u32_a2(const uint8_t* p) {
     return uint32_t(load_u16(p)) | uint32_t(load_u16(p + 2)) << 16;
+}
+
+// 32 bytes at p (16-byte aligned) as 8 little-endian words: two 16-byte loads on the device.
+LOWBIT_HD void load_32_bytes_a16(const uint8_t* p, uint32_t* words) {
+#ifdef __CUDA_ARCH__
+    const uint4 a = reinterpret_cast<const uint4*>(p)[0], b = reinterpret_cast<const uint4*>(p)[1];
+    words[0] = a.x; words[1] = a.y; words[2] = a.z; words[3] = a.w;
+    words[4] = b.x; words[5] = b.y; words[6] = b.z; words[7] = b.w;
+#else
+    memcpy(words, p, 32);
+#endif
 }
 
 // One activation block: x (32,) f32 -> q (32,) int8 and ds = (d, d * sum(q)).
@@ -115,7 +126,7 @@ __global__ void __launch_bounds__(kGemvQ8Warps * 32)
 template <class F>
 cudaError_t gemv_q8_launch(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y, int64_t m,
                            int64_t n, int64_t k, cudaStream_t stream) {
-    if (m < 1 || m > kGemvMaxRows || k % 32) return cudaErrorInvalidValue;
+    if (m < 1 || m > kGemvQ8MaxRows || k % 32) return cudaErrorInvalidValue;
     const int64_t blocks = (n + kGemvQ8Warps - 1) / kGemvQ8Warps;
     if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
     // Scratch for the quantized activations: stream-ordered, so it is freed after the kernel ran.
@@ -135,7 +146,8 @@ cudaError_t gemv_q8_launch(const uint8_t* w, int64_t row_bytes, const float* x, 
         if (m == 1) gemv_q8_kernel<F, 1><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
         else if (m == 2) gemv_q8_kernel<F, 2><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
         else if (m <= 4) gemv_q8_kernel<F, 4><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
-        else gemv_q8_kernel<F, 8><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
+        else if (m <= 8) gemv_q8_kernel<F, 8><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
+        else gemv_q8_kernel<F, 16><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
         err = cudaGetLastError();
     }
     const cudaError_t free_err = cudaFreeAsync(scratch, stream);
@@ -163,6 +175,7 @@ template <class F>
 FormatKernels make_format_kernels_q8() {
     FormatKernels fk = make_format_kernels<F>();
     fk.gemv = gemv_q8_launch<F>;
+    fk.gemv_max_rows = kGemvQ8MaxRows;
     fk.gemv_q8_host = gemv_q8_host<F>;
     return fk;
 }

@@ -217,6 +217,7 @@ FormatKernels make_format_kernels() {
     FormatKernels fk;
     fk.dequantize = dequantize_launch<F>;
     fk.gemv = gemv_launch<F>;
+    fk.gemv_max_rows = kGemvMaxRows;
     fk.gemv_f32 = gemv_launch<F>;
     fk.gemm = gemm_launch<F>;
     fk.decode_host = decode_row_host<F>;

@@ -25,14 +25,16 @@ using MatmulFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, const floa
 
 struct FormatKernels {
     DequantizeFn dequantize = nullptr;  // -> (rows, k) f32, values identical to the CPU reference
-    MatmulFn gemv = nullptr;            // m <= kGemvMaxRows: gemv_q8 where the format has one, else gemv_f32
+    MatmulFn gemv = nullptr;            // m <= gemv_max_rows: gemv_q8 where the format has one, else gemv_f32
+    int64_t gemv_max_rows = 0;          // the largest m `gemv` takes (auto dispatch: GEMM above)
     MatmulFn gemv_f32 = nullptr;        // m <= kGemvMaxRows: fp32 activations, weights decoded in registers
     MatmulFn gemm = nullptr;            // any m: fp16 tensor-core tiles (wmma 16x16x16), fp32 accumulation
     DecodeHostFn decode_host = nullptr; // for tests without a GPU
     GemvHostFn gemv_q8_host = nullptr;  // set with the integer GEMV (gemv_q8.cuh): q8 activations, dp4a
 };
 
-constexpr int64_t kGemvMaxRows = 8;
+constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
+constexpr int64_t kGemvQ8MaxRows = 16;  // integer GEMV: weights decoded once serve up to 16 rows
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 // Hook for issue 6 (GPTQ/AWQ int4 group formats): they get rows here like any block type, with
