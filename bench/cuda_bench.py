@@ -98,6 +98,23 @@ def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> floa
     return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0, kernel)
 
 
+def api_call_overhead(lowbit, torch, result: dict) -> None:
+    """Wall time per lowbit.matmul call with a torch CUDA x and a reused out= (DLPack in and out, stream
+    lookup, argument checks): the Python cost a model pays per matmul, against the kernel time."""
+    qt = tiled_weights(lowbit, "q4_0", 4096, 4096)
+    wc = qt.to("cuda")
+    x = torch.randn(1, 4096, device="cuda")
+    y = lowbit.matmul(x, wc)
+    torch.cuda.synchronize()
+    calls = 200
+    t = time.perf_counter()
+    for _ in range(calls):
+        lowbit.matmul(x, wc, out=y)
+    torch.cuda.synchronize()
+    result["api_call_us_q4_0_4096x4096_m1"] = (time.perf_counter() - t) / calls * 1e6
+    log(f"lowbit.matmul call (torch x, out=, q4_0 4096x4096, m=1): {result['api_call_us_q4_0_4096x4096_m1']:.1f} us")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="cuda_bench.json")
@@ -142,6 +159,12 @@ def main() -> int:
     except Exception:
         result["errors"].append({"step": "copy bandwidth", "error": traceback.format_exc()})
     save()
+
+    try:
+        if torch is not None:
+            api_call_overhead(lowbit, torch, result)
+    except Exception:
+        result["errors"].append({"step": "api call", "error": traceback.format_exc()})
 
     l2 = int(info["l2_bytes"])
     shapes = SHAPES[:1] if args.quick else SHAPES

@@ -99,7 +99,7 @@ SANITIZER=$(command -v compute-sanitizer || ls -d /usr/local/cuda*/bin/compute-s
 if [[ -n "$SANITIZER" ]]; then
   run_step memcheck 90 env LOWBIT_CUDA_TEST_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 99 \
     python3 -m pytest -m cuda tests/test_cuda.py -q -x -p no:cacheprovider \
-    -k "not torch and not cupy and not out_of_memory and not leaks and not large"
+    -k "not torch and not cupy and not out_of_memory and not leaks and not large and not offload"
 else
   log "compute-sanitizer not found: memcheck skipped"
   echo '{"step": "memcheck", "rc": null, "seconds": 0, "skipped": "compute-sanitizer not found"}' >> "$STEPS"

@@ -91,7 +91,8 @@ struct FormatQ45_K {
         }
     }
     // unit u = sub-block u%8 of super-block u/8: sum (d sc q - dmin mn) xq dx = d sc dx sum(q xq) - dmin mn sx
-    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float sx) {
+    static constexpr bool kTwoScales = false;
+    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + (u >> 3) * int64_t(sizeof(Block));
         const int j = int(u & 7);
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(Block, d)));
@@ -104,14 +105,14 @@ struct FormatQ45_K {
         load_32_bytes_a16(b + offsetof(Block, qs) + 32 * (j / 2), qw);
         if constexpr (kFifthBit) load_32_bytes_a16(b + offsetof(block_q5_K, qh), hw);
         const int shift = 4 * (j % 2);
-        int sumi = 0;
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
             uint32_t v = (qw[i] >> shift) & 0x0F0F0F0Fu;
             if constexpr (kFifthBit) v |= ((hw[i] >> j) & 0x01010101u) << 4;
-            sumi = dp4a(int(v), xw[i], sumi);
+            out.w[i] = int(v);
         }
-        return (d * float(sc)) * (dx * float(sumi)) - (dmin * float(mn)) * sx;
+        out.scale = d * float(sc);
+        out.offset = -(dmin * float(mn));
     }
 };
 
@@ -134,22 +135,24 @@ struct FormatQ6_K {
         }
     }
     // unit u: weights 32j .. 32j+31 (j = u%8) of super-block u/8, which use scales 2j and 2j+1
-    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float) {
+    static constexpr bool kTwoScales = true;
+    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + (u >> 3) * int64_t(sizeof(block_q6_K));
         const int j = int(u & 7), h = j / 4, quarter = j % 4;
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q6_K, d)));
         const uint8_t* ql = b + offsetof(block_q6_K, ql) + 64 * h + 32 * (quarter % 2);
         const uint8_t* qh = b + offsetof(block_q6_K, qh) + 32 * h;
         const int low_shift = 4 * (quarter / 2), high_shift = 2 * quarter;
-        int sumi[2] = {0, 0};
 #pragma unroll
         for (int i = 0; i < 8; ++i) {
             const uint32_t low = (load_u32_a2(ql + 4 * i) >> low_shift) & 0x0F0F0F0Fu;
             const uint32_t high = ((load_u32_a2(qh + 4 * i) >> high_shift) & 0x03030303u) << 4;
-            sumi[i / 4] = dp4a(int(bytes_minus_32(low | high)), xw[i], sumi[i / 4]);
+            out.w[i] = int(bytes_minus_32(low | high));
         }
         const int8_t* scales = reinterpret_cast<const int8_t*>(b + offsetof(block_q6_K, scales));
-        return d * (dx * float(scales[2 * j] * sumi[0] + scales[2 * j + 1] * sumi[1]));
+        out.scale = d * float(scales[2 * j]);       // weights 0-15 of the unit
+        out.scale2 = d * float(scales[2 * j + 1]);  // weights 16-31
+        out.offset = 0.f;
     }
 };
 

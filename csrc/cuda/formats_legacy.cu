@@ -25,19 +25,20 @@ struct FormatQ4_0 {
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = float(((qs[i] >> shift) & 0xF) - 8) * d;
     }
-    // sum (q - 8) d * xq dx = d (dx sum(q xq) - 8 sx)
-    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float sx) {
+    // sum (q - 8) d * xq dx = d dx sum(q xq) - 8 d sx
+    static constexpr bool kTwoScales = false;
+    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + u * int64_t(sizeof(block_q4_0));
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_0, d)));
         const uint8_t* qs = b + offsetof(block_q4_0, qs);
-        int sumi = 0;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             const uint32_t v = load_u32_a2(qs + 4 * i);
-            sumi = dp4a(int(v & 0x0F0F0F0Fu), xw[i], sumi);             // weights 4i .. 4i+3
-            sumi = dp4a(int((v >> 4) & 0x0F0F0F0Fu), xw[4 + i], sumi);  // weights 16+4i .. 16+4i+3
+            out.w[i] = int(v & 0x0F0F0F0Fu);             // weights 4i .. 4i+3
+            out.w[4 + i] = int((v >> 4) & 0x0F0F0F0Fu);  // weights 16+4i .. 16+4i+3
         }
-        return d * (dx * float(sumi) - 8.f * sx);
+        out.scale = d;
+        out.offset = -8.f * d;
     }
 };
 
@@ -52,19 +53,18 @@ struct FormatQ4_1 {
         for (int i = 0; i < 16; ++i) out[i] = add_rn(mul_rn(float((qs[i] >> shift) & 0xF), d), m);
     }
     // sum (d q + m) xq dx = d dx sum(q xq) + m sx
-    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float sx) {
+    static constexpr bool kTwoScales = false;
+    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + u * int64_t(sizeof(block_q4_1));
-        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, d)));
-        const float m = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, m)));
         const uint8_t* qs = b + offsetof(block_q4_1, qs);
-        int sumi = 0;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
             const uint32_t v = load_u32_a2(qs + 4 * i);
-            sumi = dp4a(int(v & 0x0F0F0F0Fu), xw[i], sumi);
-            sumi = dp4a(int((v >> 4) & 0x0F0F0F0Fu), xw[4 + i], sumi);
+            out.w[i] = int(v & 0x0F0F0F0Fu);
+            out.w[4 + i] = int((v >> 4) & 0x0F0F0F0Fu);
         }
-        return d * (dx * float(sumi)) + m * sx;
+        out.scale = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, d)));
+        out.offset = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, m)));
     }
 };
 
@@ -107,14 +107,14 @@ struct FormatQ8_0 {
 #pragma unroll
         for (int i = 0; i < 16; ++i) out[i] = float(qs[i]) * d;
     }
-    LOWBIT_HD static float dot32(const uint8_t* row, int64_t u, const int* xw, float dx, float) {
+    static constexpr bool kTwoScales = false;
+    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + u * int64_t(sizeof(block_q8_0));
-        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q8_0, d)));
         const uint8_t* qs = b + offsetof(block_q8_0, qs);
-        int sumi = 0;
 #pragma unroll
-        for (int i = 0; i < 8; ++i) sumi = dp4a(int(load_u32_a2(qs + 4 * i)), xw[i], sumi);
-        return d * (dx * float(sumi));
+        for (int i = 0; i < 8; ++i) out.w[i] = int(load_u32_a2(qs + 4 * i));
+        out.scale = fp16_bits_to_f32(load_u16(b + offsetof(block_q8_0, d)));
+        out.offset = 0.f;
     }
 };
 

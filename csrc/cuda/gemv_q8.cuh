@@ -1,13 +1,14 @@
-// Integer GEMV (m <= 16) for the formats that define dot32: activations are quantized on the device
+// Integer GEMV (m <= 16) for the formats that define load_unit: activations are quantized on the device
 // to 8 bits per value in blocks of 32 (scale d = amax/127 and s = d * sum(q), the q8_1 recipe), and
 // each 32-weight unit of a weight row meets its activation block in eight dp4a (4 x int8 products
 // summed into int32). Decoding with dp4a costs ~1 instruction per weight byte, where the fp32 path
 // (kernels.cuh) spends several per weight: at batch 1 that difference decides whether the kernel is
 // bound by memory bandwidth or by instruction issue.
 //
-// A format's dot32(row, u, xq, dx, sx) returns sum_j w[32u + j] * x[32u + j] for the 32 weights of
-// unit u of the row, given the activation block (xq: 8 int32 words = 32 int8; dx, sx). Everything here
-// is __host__ __device__ so the host build (gemv_q8_host) checks the numerics without a GPU.
+// A format's load_unit(row, u, unit) decodes the 32 weights of unit u of a row into a Unit32 (once,
+// then reused for every activation row); dot_unit gives sum_j w[32u + j] * x[32u + j] from it and an
+// activation block (xq: 8 int32 words = 32 int8; dx, sx). Everything here is __host__ __device__ so
+// the host build (gemv_q8_host) checks the numerics without a GPU.
 #pragma once
 #include <cmath>
 
@@ -59,6 +60,32 @@ LOWBIT_HD void load_32_bytes_a16(const uint8_t* p, uint32_t* words) {
 #endif
 }
 
+// 32 weights decoded for dp4a: word w[i] holds the 4 int8 weights that meet activation word xw[i].
+// sum_j w_j x_j = dx * scale * sum(w xq) + offset * sx (kTwoScales: scale for words 0-3, scale2 for 4-7).
+struct Unit32 {
+    int w[8];
+    float scale;
+    float scale2;
+    float offset;
+};
+
+template <bool kTwoScales>
+LOWBIT_HD float dot_unit(const Unit32& u, const int* xw, float dx, float sx) {
+    if constexpr (kTwoScales) {
+        int s0 = 0, s1 = 0;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) s0 = dp4a(u.w[i], xw[i], s0);
+#pragma unroll
+        for (int i = 4; i < 8; ++i) s1 = dp4a(u.w[i], xw[i], s1);
+        return dx * (u.scale * float(s0) + u.scale2 * float(s1)) + u.offset * sx;
+    } else {
+        int s = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) s = dp4a(u.w[i], xw[i], s);
+        return u.scale * (dx * float(s)) + u.offset * sx;
+    }
+}
+
 // One activation block: x (32,) f32 -> q (32,) int8 and ds = (d, d * sum(q)).
 LOWBIT_HD void quantize_x_block32(const float* x, int8_t* q, float2* ds) {
     float amax = 0.f;
@@ -100,6 +127,8 @@ __global__ void __launch_bounds__(kGemvQ8Warps * 32)
 #pragma unroll
     for (int i = 0; i < M; ++i) acc[i] = 0.f;
     for (int64_t u = lane; u < units; u += 32) {
+        Unit32 wu;
+        F::load_unit(wrow, u, wu);  // decoded once, used by all m activation rows
 #pragma unroll
         for (int i = 0; i < M; ++i) {
             if (i < m) {
@@ -107,7 +136,7 @@ __global__ void __launch_bounds__(kGemvQ8Warps * 32)
                 const int4 a = __ldg(xv), b = __ldg(xv + 1);
                 const int words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
                 const float2 ds = __ldg(xds + i * units + u);
-                acc[i] += F::dot32(wrow, u, words, ds.x, ds.y);
+                acc[i] += dot_unit<F::kTwoScales>(wu, words, ds.x, ds.y);
             }
         }
     }
@@ -166,7 +195,11 @@ void gemv_q8_host(const uint8_t* w, int64_t row_bytes, const float* x, float* y,
             quantize_x_block32(x + i * k + 32 * u, q, &ds);
             int words[8];
             memcpy(words, q, 32);
-            for (int64_t r = 0; r < n; ++r) y[i * n + r] += F::dot32(w + r * row_bytes, u, words, ds.x, ds.y);
+            for (int64_t r = 0; r < n; ++r) {
+                Unit32 wu;
+                F::load_unit(w + r * row_bytes, u, wu);
+                y[i * n + r] += dot_unit<F::kTwoScales>(wu, words, ds.x, ds.y);
+            }
         }
     }
 }

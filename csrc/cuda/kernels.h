@@ -17,7 +17,7 @@ using DequantizeFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, float*
                                      cudaStream_t stream);
 // Host-side run of the format's decoder (the code the kernels use): row -> out (k,) f32.
 using DecodeHostFn = void (*)(const uint8_t* row, int64_t k, float* out);
-// Host run of the integer GEMV's numerics (activation quantization + dot32): x (m, k) -> y (m, n).
+// Host run of the integer GEMV's numerics (activation quantization + load_unit + dot_unit): x (m, k) -> y (m, n).
 using GemvHostFn = void (*)(const uint8_t* w, int64_t row_bytes, const float* x, float* y, int64_t m, int64_t n,
                             int64_t k);
 using MatmulFn = cudaError_t (*)(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y,
@@ -37,8 +37,13 @@ constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
 constexpr int64_t kGemvQ8MaxRows = 16;  // integer GEMV: weights decoded once serve up to 16 rows
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
-// Hook for issue 6 (GPTQ/AWQ int4 group formats): they get rows here like any block type, with
-// their own family file; nothing else in the dispatch changes.
+//
+// Hook for issue 6 (GPTQ / AWQ int4 group formats): a new QType row in the core table, and here a
+// family file formats_int4_group.cu with a Format struct (decode16: 16 weights of one row; for the
+// integer GEMV also load_unit, like q4_1: scale d, offset m per 32-weight unit, so groups of 32,
+// 64 or 128 all work). GPTQ/AWQ checkpoints pack along k in int32 columns with per-group scales and
+// zeros in separate tensors: .to("cuda") repacks them once into row-major rows of blocks (scale, zero,
+// nibbles) so the kernels see a GGUF-like (n, row_bytes) matrix; nothing else in the dispatch changes.
 const FormatKernels* format_kernels(QType type);
 
 // Family registration: each fills the rows of its types.

@@ -117,6 +117,8 @@ def _stream_handle(op: str, stream) -> int:
 
 def _producer_stream(x, device_index: int) -> int:
     """The current stream of the library that made x, so we queue behind its work without a sync."""
+    if isinstance(x, CudaArray):
+        return x._stream
     module = type(x).__module__.split(".")[0]
     try:
         if module == "torch" and "torch" in sys.modules:
@@ -306,6 +308,8 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     if len(w.shape) != 2:
         raise ValueError(f"[{op}] w must be 2-D (n, k), got shape {w.shape}")
     n, k = w.shape
+    if n == 0:
+        raise ValueError(f"[{op}] w must be non-empty, got shape {w.shape}")
     dev = w.device_index
     if isinstance(x, np.ndarray):
         return _matmul_host(x, w, stream, kernel)
