@@ -151,6 +151,62 @@ def test_decoders_host_build_equal_cpu_dequantize(qtype):
         np.testing.assert_array_equal(got, lowbit.dequantize(qt))
 
 
+@needs_extension
+@pytest.mark.parametrize("versioned", [False, True])
+def test_dlpack_capsules_without_a_gpu(versioned):
+    # Export (what torch/cupy.from_dlpack receive) and import (what matmul reads) of DLPack capsules,
+    # on a fake device pointer: shapes, strides, dtype, and the owner released when the capsule dies.
+    import weakref
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    alive = weakref.ref(owner)
+    cap = lcuda._cuda.dlpack_export(owner, 4096, 0, [2, 3, 5], versioned)
+    del owner
+    assert alive() is not None  # the capsule keeps the memory's owner
+    view = lcuda._cuda.dlpack_view(cap)
+    assert view["ptr"] == 4096 and view["shape"] == (2, 3, 5) and view["strides"] == (15, 5, 1)
+    assert (view["device_type"], view["device_id"]) == (2, 0)
+    assert (view["dtype_code"], view["dtype_bits"], view["dtype_lanes"]) == (2, 32, 1)
+    assert lcuda._is_row_major(view["shape"], view["strides"])
+    del cap, view
+    gc.collect()
+    assert alive() is None
+    import ctypes
+    new_capsule = ctypes.pythonapi.PyCapsule_New
+    new_capsule.restype = ctypes.py_object
+    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    with pytest.raises(ValueError, match="already consumed"):
+        lcuda._cuda.dlpack_view(new_capsule(1, b"used_dltensor", None))
+
+
+@needs_extension
+@pytest.mark.skipif(HAS_CUDA, reason="a usable GPU is present")
+def test_bindings_without_a_gpu_raise_runtime_errors():
+    # Each binding the Python side calls, with the argument types it passes: a CUDA error
+    # (RuntimeError naming the operation), never a pybind11 signature TypeError or a crash.
+    c = lcuda._cuda
+    host = np.zeros(4, np.float32)
+    calls = {
+        "DeviceBuffer": lambda: c.DeviceBuffer(16, 0),
+        "download": lambda: c.download(0, 0, host, 0),
+        "stream_wait": lambda: c.stream_wait(0, 0, 1),
+        "synchronize": lambda: c.synchronize(0, 0),
+        "memory_info": lambda: c.memory_info(0),
+        "bench_copy": lambda: c.bench_copy(0, 1 << 20, 1),
+        "device_info": lambda: c.device_info(0),
+    }
+    for name, call in calls.items():
+        with pytest.raises(RuntimeError, match="CUDA error"):
+            call()
+    assert c.device_count() == 0 and c.device_error()
+    assert c.gemv_max_rows("q4_k") == 16 and c.gemv_max_rows("q5_0") == 8
+    with pytest.raises(ValueError, match="no CUDA kernels"):
+        c.gemv_max_rows("q8_k")
+
+
 GEMV_Q8_TYPES = lcuda._cuda.gemv_q8_types() if lcuda._cuda is not None else []
 
 

@@ -4,6 +4,7 @@
 // anything else -> RuntimeError naming the operation. Nothing here aborts.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cuda_runtime_api.h>
 
@@ -223,40 +224,61 @@ struct ExportContext {
     std::vector<int64_t> shape, strides;
 };
 
-void export_deleter(dlpack::DLManagedTensor* self) {
+template <class Managed>
+void export_deleter(Managed* self) {
     if (!self) return;
     py::gil_scoped_acquire gil;  // consumers may call the deleter from any thread
     delete static_cast<ExportContext*>(self->manager_ctx);
     delete self;
 }
 
-// A legacy "dltensor" capsule of a row-major f32 array at ptr (device memory owned by `owner`).
-py::capsule dlpack_export(py::object owner, uintptr_t ptr, int device, std::vector<int64_t> shape) {
+template <class Managed>
+void fill_export(Managed* mt, ExportContext* ctx, uintptr_t ptr, int device) {
+    mt->dl_tensor.data = reinterpret_cast<void*>(ptr);
+    mt->dl_tensor.device = {dlpack::kDLCUDA, device};
+    mt->dl_tensor.ndim = int32_t(ctx->shape.size());
+    mt->dl_tensor.dtype = {dlpack::kDLFloat, 32, 1};
+    mt->dl_tensor.shape = ctx->shape.data();
+    mt->dl_tensor.strides = ctx->strides.data();
+    mt->dl_tensor.byte_offset = 0;
+    mt->manager_ctx = ctx;
+    mt->deleter = export_deleter<Managed>;
+}
+
+// An unconsumed capsule frees the tensor itself; a consumer renames it "used_..." and calls the
+// deleter when done with the memory.
+template <class Managed>
+void export_capsule_destructor(PyObject* cap, const char* name) {
+    if (PyCapsule_IsValid(cap, name)) {
+        auto* t = static_cast<Managed*>(PyCapsule_GetPointer(cap, name));
+        if (t && t->deleter) t->deleter(t);
+    } else {
+        PyErr_Clear();
+    }
+}
+
+// A DLPack capsule of a row-major f32 array at ptr (device memory owned by `owner`): "dltensor_versioned"
+// (DLPack 1.0) when the consumer asked for it with max_version >= (1, 0), else the legacy "dltensor".
+py::capsule dlpack_export(py::object owner, uintptr_t ptr, int device, std::vector<int64_t> shape, bool versioned) {
     auto* ctx = new ExportContext{owner, shape, std::vector<int64_t>(shape.size())};
     int64_t stride = 1;
     for (size_t i = shape.size(); i-- > 0;) {
         ctx->strides[i] = stride;
         stride *= shape[i];
     }
+    if (versioned) {
+        auto* mt = new dlpack::DLManagedTensorVersioned{};
+        mt->version = {1, 0};
+        mt->flags = 0;
+        fill_export(mt, ctx, ptr, device);
+        return py::capsule(mt, "dltensor_versioned", [](PyObject* cap) {
+            export_capsule_destructor<dlpack::DLManagedTensorVersioned>(cap, "dltensor_versioned");
+        });
+    }
     auto* mt = new dlpack::DLManagedTensor{};
-    mt->dl_tensor.data = reinterpret_cast<void*>(ptr);
-    mt->dl_tensor.device = {dlpack::kDLCUDA, device};
-    mt->dl_tensor.ndim = int32_t(shape.size());
-    mt->dl_tensor.dtype = {dlpack::kDLFloat, 32, 1};
-    mt->dl_tensor.shape = ctx->shape.data();
-    mt->dl_tensor.strides = ctx->strides.data();
-    mt->dl_tensor.byte_offset = 0;
-    mt->manager_ctx = ctx;
-    mt->deleter = export_deleter;
-    // An unconsumed capsule frees the tensor itself; a consumer renames it "used_dltensor" and
-    // calls the deleter when done.
+    fill_export(mt, ctx, ptr, device);
     return py::capsule(mt, "dltensor", [](PyObject* cap) {
-        if (PyCapsule_IsValid(cap, "dltensor")) {
-            auto* t = static_cast<dlpack::DLManagedTensor*>(PyCapsule_GetPointer(cap, "dltensor"));
-            if (t && t->deleter) t->deleter(t);
-        } else {
-            PyErr_Clear();
-        }
+        export_capsule_destructor<dlpack::DLManagedTensor>(cap, "dltensor");
     });
 }
 
@@ -436,7 +458,8 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("matmul", &matmul, py::arg("w"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"), py::arg("m"),
           py::arg("y_ptr"), py::arg("stream") = 0, py::arg("kernel") = "auto");
     m.def("dlpack_view", &dlpack_view, py::arg("capsule"));
-    m.def("dlpack_export", &dlpack_export, py::arg("owner"), py::arg("ptr"), py::arg("device"), py::arg("shape"));
+    m.def("dlpack_export", &dlpack_export, py::arg("owner"), py::arg("ptr"), py::arg("device"), py::arg("shape"),
+          py::arg("versioned") = false);
     m.def("stream_wait", &stream_wait, py::arg("device"), py::arg("producer"), py::arg("consumer"));
     m.def("synchronize", &synchronize, py::arg("device"), py::arg("stream") = 0);
     m.def("device_count", &device_count);

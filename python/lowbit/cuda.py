@@ -177,7 +177,8 @@ class CudaArray:
             raise BufferError("[CudaArray.__dlpack__] copy=True is not supported; export shares the memory")
         if stream is not None and stream != -1:
             _cuda.stream_wait(self.device_index, self._stream, int(stream))
-        return _cuda.dlpack_export(self, self.ptr, self.device_index, list(self.shape))
+        versioned = max_version is not None and int(max_version[0]) >= 1
+        return _cuda.dlpack_export(self, self.ptr, self.device_index, list(self.shape), versioned)
 
     def numpy(self) -> np.ndarray:
         host = np.empty(self.shape, dtype=np.float32)
