@@ -8,4 +8,7 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOWBIT_CUDA=ON \
   -DLOWBIT_CUDA_ARCHS="${LOWBIT_CUDA_ARCHS:-80-real;86-real;89-real;90-real;90-virtual}" \
   -Dpybind11_DIR="$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')" >/dev/null
 cmake --build "$build" -j "${LOWBIT_BUILD_JOBS:-2}"
-cp "$build"/_core*.so "$build"/_cuda*.so python/lowbit/
+# copy then rename: a new inode, so a Python process that has the old module mapped keeps working
+for so in "$build"/_core*.so "$build"/_cuda*.so; do
+  cp "$so" "python/lowbit/.$(basename "$so").tmp" && mv -f "python/lowbit/.$(basename "$so").tmp" "python/lowbit/$(basename "$so")"
+done
