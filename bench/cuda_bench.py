@@ -198,6 +198,8 @@ def main() -> int:
                     case["weight_gbps"] = qt.nbytes / ms / 1e6
                     case["frac_of_copy_bw"] = case["weight_gbps"] / copy_gbps
                     case["tflops"] = 2.0 * m * n * k / ms / 1e9
+                    if case["kernel"] == "gemv":  # the integer GEMV without shared-memory staging
+                        case["us_gemv_unstaged"] = lowbit_ms(_cuda, ws, m, iters, "gemv_unstaged") * 1e3
                     if m <= 8:  # the fp32-activation GEMV, for comparison
                         case["us_gemv_f32"] = lowbit_ms(_cuda, ws, m, iters, "gemv_f32") * 1e3
                     if m <= 64:  # the tensor-core kernel at small m, for comparison

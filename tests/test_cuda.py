@@ -48,7 +48,10 @@ def _k_values(qtype: str) -> list[int]:
     bs = lowbit.type_info(qtype)["block_size"]
     if bs == 1:
         return [37, 64] if QUICK else [1, 37, 64, 300]
-    return [bs, 3 * bs] if QUICK else [bs, 3 * bs, 7 * bs]
+    # 16 * 32 / 4 * 256: rows of 16-byte multiples (8 for q6_K), where the integer GEMV stages its
+    # weights through shared memory; the others take its direct-load path
+    aligned = 512 if bs == 32 else 1024
+    return [bs, 3 * bs, aligned] if QUICK else [bs, 3 * bs, 7 * bs, aligned]
 
 
 N_VALUES = [5, 67] if QUICK else [1, 5, 67, 130]  # not multiples of the 4-row GEMV block or the 64-row tile
@@ -297,9 +300,12 @@ def test_matmul_against_cpu_reference(qtype, m):
             err_cpu = _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd)
             assert err_cpu <= TOL_VS_CPU_MATMUL, f"{qtype} m={m} n={n} k={k}: vs CPU matmul {err_cpu:.2e}"
             if gemv and qtype in GEMV_Q8_TYPES:  # the GPU integer GEMV against its host build
-                y_host = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x)
-                err = _rel_err(y, y_host.astype(np.float64), x, wd)
+                y_host = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+                err = _rel_err(y, y_host, x, wd)
                 assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs host build {err:.2e}"
+                y_direct = lcuda.matmul(x, qt.to("cuda"), kernel="gemv_unstaged")
+                err = _rel_err(y_direct, y_host, x, wd)
+                assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: gemv_unstaged vs host {err:.2e}"
             if m <= 8:  # the fp32 GEMV exists for every type
                 y32 = lcuda.matmul(x, qt.to("cuda"), kernel="gemv_f32")
                 err = _rel_err(y32, ref, x, wd)

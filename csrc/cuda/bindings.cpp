@@ -160,9 +160,11 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     MatmulFn fn = m <= fk.gemv_max_rows ? fk.gemv : fk.gemm;
     if (kernel == "gemv_f32") fn = fk.gemv_f32;
     else if (kernel == "gemv") fn = fk.gemv;
+    else if (kernel == "gemv_unstaged") fn = fk.gemv_unstaged;
     else if (kernel == "gemm") fn = fk.gemm;
     else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
-    const int64_t max_rows = fn == fk.gemv ? fk.gemv_max_rows : kGemvMaxRows;
+    if (!fn) throw std::invalid_argument("[matmul] no kernel '" + kernel + "' for " + std::string(ti.name));
+    const int64_t max_rows = fn == fk.gemv || fn == fk.gemv_unstaged ? fk.gemv_max_rows : kGemvMaxRows;
     if (fn != fk.gemm && m > max_rows)
         throw std::invalid_argument("[matmul] this GEMV kernel takes m <= " + std::to_string(max_rows) + " rows");
     DeviceScope scope(w.device(), op);

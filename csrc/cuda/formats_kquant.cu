@@ -91,6 +91,7 @@ struct FormatQ45_K {
         }
     }
     // unit u = sub-block u%8 of super-block u/8: sum (d sc q - dmin mn) xq dx = d sc dx sum(q xq) - dmin mn sx
+    static constexpr int kSpanBytes = 4 * int(sizeof(Block));  // 32 units = 4 super-blocks
     static constexpr bool kTwoScales = false;
     LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + (u >> 3) * int64_t(sizeof(Block));
@@ -136,6 +137,7 @@ struct FormatQ6_K {
     }
     // unit u: weights 32j .. 32j+31 (j = u%8) of super-block u/8, which use scales 2j and 2j+1
     static constexpr bool kTwoScales = true;
+    static constexpr int kSpanBytes = 4 * int(sizeof(block_q6_K));
     LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + (u >> 3) * int64_t(sizeof(block_q6_K));
         const int j = int(u & 7), h = j / 4, quarter = j % 4;

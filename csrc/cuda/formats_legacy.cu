@@ -27,6 +27,7 @@ struct FormatQ4_0 {
     }
     // sum (q - 8) d * xq dx = d dx sum(q xq) - 8 d sx
     static constexpr bool kTwoScales = false;
+    static constexpr int kSpanBytes = 32 * int(sizeof(block_q4_0));  // 32 units = 32 blocks
     LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + u * int64_t(sizeof(block_q4_0));
         const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_0, d)));
@@ -54,6 +55,7 @@ struct FormatQ4_1 {
     }
     // sum (d q + m) xq dx = d dx sum(q xq) + m sx
     static constexpr bool kTwoScales = false;
+    static constexpr int kSpanBytes = 32 * int(sizeof(block_q4_1));  // 32 units = 32 blocks
     LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + u * int64_t(sizeof(block_q4_1));
         const uint8_t* qs = b + offsetof(block_q4_1, qs);
@@ -108,6 +110,7 @@ struct FormatQ8_0 {
         for (int i = 0; i < 16; ++i) out[i] = float(qs[i]) * d;
     }
     static constexpr bool kTwoScales = false;
+    static constexpr int kSpanBytes = 32 * int(sizeof(block_q8_0));  // 32 units = 32 blocks
     LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
         const uint8_t* b = row + u * int64_t(sizeof(block_q8_0));
         const uint8_t* qs = b + offsetof(block_q8_0, qs);

@@ -11,6 +11,8 @@
 // the host build (gemv_q8_host) checks the numerics without a GPU.
 #pragma once
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels.cuh"
 
@@ -101,63 +103,162 @@ LOWBIT_HD void quantize_x_block32(const float* x, int8_t* q, float2* ds) {
     *ds = make_float2(d, d * float(sum));
 }
 
-// x: (m, ldx) f32 -> xq: (m, k) int8, xds: (m, k/32) float2. One thread per block of 32. (static:
-// each format file that includes this header gets its own copy.)
+// x: (m, ldx) f32 -> xq: (m, k) int8, xds: (m, k/32) float2. One warp per block of 32 (lane j holds
+// x[j]; amax and the sum by shuffles: coalesced, and the same values as quantize_x_block32). static:
+// each format file that includes this header gets its own copy.
 static __global__ void quantize_x_kernel(const float* __restrict__ x, int64_t ldx, int8_t* __restrict__ xq,
-                                  float2* __restrict__ xds, int64_t m, int64_t k) {
+                                         float2* __restrict__ xds, int64_t m, int64_t k) {
     const int64_t blocks_per_row = k / 32;
-    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t i = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;  // the same for the whole warp
+    const int lane = threadIdx.x & 31;
     if (i >= m * blocks_per_row) return;
     const int64_t r = i / blocks_per_row, b = i % blocks_per_row;
-    quantize_x_block32(x + r * ldx + 32 * b, xq + r * k + 32 * b, xds + i);
+    const float v = x[r * ldx + 32 * b + lane];
+    float amax = fabsf(v);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
+    const float d = amax / 127.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    const int q = round_to_int(v * id);
+    xq[r * k + 32 * b + lane] = int8_t(q);
+    int sum = q;
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    if (lane == 0) xds[i] = make_float2(d, d * float(sum));
 }
 
-constexpr int kGemvQ8Warps = 4;  // weight rows per thread block (one per warp)
+constexpr int kGemvQ8Warps = 4;  // warps per thread block
 
-template <class F, int M>
+// Weight rows per warp: every activation word a lane loads serves R rows (at m = 16 the activation
+// loads, not the weights, would otherwise fill the L1 pipe); R = 1 at m <= 2 keeps more warps in flight.
+template <int M>
+__host__ __device__ constexpr int gemv_rows_per_warp() { return M <= 2 ? 1 : M <= 4 ? 2 : 4; }
+
+// kStaged: each warp first copies the next 32 units of its rows into shared memory with coalesced
+// 16-byte (q6_K: 8-byte) loads, then every lane decodes its unit from there. GGUF blocks of 18, 20, 34
+// or 210 bytes leave the fields of one block 2-byte aligned, so decoding straight from global memory
+// takes many narrow loads, each touching several cache sectors across the warp; staging reads every
+// byte once at full width. Needs rows aligned to the copy width (the launcher checks; typical k are).
+template <class F, int M, bool kStaged>
 __global__ void __launch_bounds__(kGemvQ8Warps * 32)
     gemv_q8_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
                    const float2* __restrict__ xds, float* __restrict__ y, int m, int64_t n, int64_t k) {
-    const int lane = threadIdx.x & 31;
-    const int64_t row = int64_t(blockIdx.x) * kGemvQ8Warps + threadIdx.x / 32;
-    if (row >= n) return;  // whole warps leave together
-    const uint8_t* wrow = w + row * row_bytes;
+    constexpr int R = gemv_rows_per_warp<M>();
+    constexpr int kSpan = F::kSpanBytes;  // bytes of 32 consecutive units of a row
+    constexpr int kGrain = kSpan % 16 == 0 ? 16 : 8;
+    static_assert(kSpan % 8 == 0, "spans are copied in 8- or 16-byte words");
+    __shared__ __align__(16) uint8_t staged[kStaged ? kGemvQ8Warps * R : 1][kStaged ? kSpan : 16];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int64_t row0 = (int64_t(blockIdx.x) * kGemvQ8Warps + warp) * R;
+    if (row0 >= n) return;  // whole warps leave together: the shuffles and __syncwarp see full warps
     const int64_t units = k / 32;
-    float acc[M];
+    float acc[M][R];
 #pragma unroll
-    for (int i = 0; i < M; ++i) acc[i] = 0.f;
-    for (int64_t u = lane; u < units; u += 32) {
-        Unit32 wu;
-        F::load_unit(wrow, u, wu);  // decoded once, used by all m activation rows
+    for (int i = 0; i < M; ++i)
 #pragma unroll
-        for (int i = 0; i < M; ++i) {
-            if (i < m) {
-                const int4* xv = reinterpret_cast<const int4*>(xq + i * k + 32 * u);  // 16-byte aligned
-                const int4 a = __ldg(xv), b = __ldg(xv + 1);
-                const int words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-                const float2 ds = __ldg(xds + i * units + u);
-                acc[i] += dot_unit<F::kTwoScales>(wu, words, ds.x, ds.y);
+        for (int r = 0; r < R; ++r) acc[i][r] = 0.f;
+    for (int64_t u0 = 0; u0 < units; u0 += 32) {
+        const int64_t u = u0 + lane;
+        Unit32 wu[R];
+        if constexpr (kStaged) {
+            const int64_t span_offset = u0 / 32 * kSpan;  // bytes into the row; a multiple of kGrain
+            const int64_t span_bytes = min(int64_t(kSpan), row_bytes - span_offset);  // likewise
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+                if (row0 + r < n) {
+                    const uint8_t* src = w + (row0 + r) * row_bytes + span_offset;
+                    uint8_t* dst = staged[warp * R + r];
+                    for (int64_t c = lane; c < span_bytes / kGrain; c += 32) {
+                        if constexpr (kGrain == 16)
+                            reinterpret_cast<uint4*>(dst)[c] = __ldg(reinterpret_cast<const uint4*>(src) + c);
+                        else
+                            reinterpret_cast<uint2*>(dst)[c] = __ldg(reinterpret_cast<const uint2*>(src) + c);
+                    }
+                }
+            }
+            __syncwarp();
+            if (u < units) {
+#pragma unroll
+                for (int r = 0; r < R; ++r)
+                    if (row0 + r < n) F::load_unit(staged[warp * R + r], lane, wu[r]);  // unit u0 + lane
+            }
+            __syncwarp();  // every lane has read the span before the next iteration overwrites it
+        } else {
+            if (u < units) {
+#pragma unroll
+                for (int r = 0; r < R; ++r)
+                    if (row0 + r < n) F::load_unit(w + (row0 + r) * row_bytes, u, wu[r]);
+            }
+        }
+        if (u < units) {
+#pragma unroll
+            for (int i = 0; i < M; ++i) {
+                if (i < m) {
+                    const int4* xv = reinterpret_cast<const int4*>(xq + i * k + 32 * u);  // 16-byte aligned
+                    const int4 a = __ldg(xv), b = __ldg(xv + 1);
+                    const int words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+                    const float2 ds = __ldg(xds + i * units + u);
+#pragma unroll
+                    for (int r = 0; r < R; ++r)
+                        if (row0 + r < n) acc[i][r] += dot_unit<F::kTwoScales>(wu[r], words, ds.x, ds.y);
+                }
             }
         }
     }
 #pragma unroll
-    for (int i = 0; i < M; ++i) {
+    for (int i = 0; i < M; ++i)
 #pragma unroll
-        for (int offset = 16; offset > 0; offset >>= 1) acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], offset);
-    }
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+            for (int offset = 16; offset > 0; offset >>= 1)
+                acc[i][r] += __shfl_xor_sync(0xffffffffu, acc[i][r], offset);
     if (lane == 0) {
 #pragma unroll
         for (int i = 0; i < M; ++i)
-            if (i < m) y[i * n + row] = acc[i];
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+                if (i < m && row0 + r < n) y[i * n + row0 + r] = acc[i][r];
     }
 }
 
-template <class F>
+template <class F, int M, bool kStaged>
+cudaError_t gemv_q8_kernel_launch(const uint8_t* w, int64_t row_bytes, const int8_t* xq, const float2* xds, float* y,
+                                  int64_t m, int64_t n, int64_t k, cudaStream_t stream) {
+    const int64_t rows_per_block = int64_t(kGemvQ8Warps) * gemv_rows_per_warp<M>();
+    const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
+    if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+    gemv_q8_kernel<F, M, kStaged><<<unsigned(blocks), kGemvQ8Warps * 32, 0, stream>>>(w, row_bytes, xq, xds, y, int(m),
+                                                                                     n, k);
+    return cudaGetLastError();
+}
+
+template <class F, bool kStaged>
+cudaError_t gemv_q8_dispatch(const uint8_t* w, int64_t row_bytes, const int8_t* xq, const float2* xds, float* y,
+                             int64_t m, int64_t n, int64_t k, cudaStream_t stream) {
+    if (m == 1) return gemv_q8_kernel_launch<F, 1, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    if (m == 2) return gemv_q8_kernel_launch<F, 2, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    if (m <= 4) return gemv_q8_kernel_launch<F, 4, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    if (m <= 8) return gemv_q8_kernel_launch<F, 8, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    return gemv_q8_kernel_launch<F, 16, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+}
+
+// LOWBIT_CUDA_NO_STAGING=1 turns staging off (read once), to compare or to rule it out.
+inline bool staging_enabled() {
+    static const bool enabled = [] {
+        const char* v = std::getenv("LOWBIT_CUDA_NO_STAGING");
+        return !(v && *v && std::strcmp(v, "0") != 0);
+    }();
+    return enabled;
+}
+
+// allow_staging: false forces the direct-load kernel (tests and benchmarks compare the two).
+template <class F, bool kAllowStaging>
 cudaError_t gemv_q8_launch(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y, int64_t m,
                            int64_t n, int64_t k, cudaStream_t stream) {
     if (m < 1 || m > kGemvQ8MaxRows || k % 32) return cudaErrorInvalidValue;
-    const int64_t blocks = (n + kGemvQ8Warps - 1) / kGemvQ8Warps;
-    if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+    constexpr int kGrain = F::kSpanBytes % 16 == 0 ? 16 : 8;
+    const bool staged = kAllowStaging && staging_enabled() && row_bytes % kGrain == 0 &&
+                        reinterpret_cast<uintptr_t>(w) % 16 == 0;
     // Scratch for the quantized activations: stream-ordered, so it is freed after the kernel ran.
     const size_t q_bytes = size_t(m * k), ds_offset = (q_bytes + 255) / 256 * 256;
     void* scratch = nullptr;
@@ -165,20 +266,12 @@ cudaError_t gemv_q8_launch(const uint8_t* w, int64_t row_bytes, const float* x, 
     if (err != cudaSuccess) return err;
     int8_t* xq = static_cast<int8_t*>(scratch);
     float2* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ds_offset);
-    const int64_t x_blocks = m * (k / 32);
-    quantize_x_kernel<<<unsigned((x_blocks + 127) / 128), 128, 0, stream>>>(x, ldx, xq, xds, m, k);
+    const int64_t x_threads = m * (k / 32) * 32;
+    quantize_x_kernel<<<unsigned((x_threads + 255) / 256), 256, 0, stream>>>(x, ldx, xq, xds, m, k);
     err = cudaGetLastError();
-    if (err == cudaSuccess) {
-        const dim3 grid{unsigned(blocks), 1, 1};
-        const dim3 block{unsigned(kGemvQ8Warps * 32), 1, 1};
-        const int mi = int(m);
-        if (m == 1) gemv_q8_kernel<F, 1><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
-        else if (m == 2) gemv_q8_kernel<F, 2><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
-        else if (m <= 4) gemv_q8_kernel<F, 4><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
-        else if (m <= 8) gemv_q8_kernel<F, 8><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
-        else gemv_q8_kernel<F, 16><<<grid, block, 0, stream>>>(w, row_bytes, xq, xds, y, mi, n, k);
-        err = cudaGetLastError();
-    }
+    if (err == cudaSuccess)
+        err = staged ? gemv_q8_dispatch<F, true>(w, row_bytes, xq, xds, y, m, n, k, stream)
+                     : gemv_q8_dispatch<F, false>(w, row_bytes, xq, xds, y, m, n, k, stream);
     const cudaError_t free_err = cudaFreeAsync(scratch, stream);
     return err != cudaSuccess ? err : free_err;
 }
@@ -207,7 +300,8 @@ void gemv_q8_host(const uint8_t* w, int64_t row_bytes, const float* x, float* y,
 template <class F>
 FormatKernels make_format_kernels_q8() {
     FormatKernels fk = make_format_kernels<F>();
-    fk.gemv = gemv_q8_launch<F>;
+    fk.gemv = gemv_q8_launch<F, true>;
+    fk.gemv_unstaged = gemv_q8_launch<F, false>;
     fk.gemv_max_rows = kGemvQ8MaxRows;
     fk.gemv_q8_host = gemv_q8_host<F>;
     return fk;

@@ -28,6 +28,7 @@ struct FormatKernels {
     MatmulFn gemv = nullptr;            // m <= gemv_max_rows: gemv_q8 where the format has one, else gemv_f32
     int64_t gemv_max_rows = 0;          // the largest m `gemv` takes (auto dispatch: GEMM above)
     MatmulFn gemv_f32 = nullptr;        // m <= kGemvMaxRows: fp32 activations, weights decoded in registers
+    MatmulFn gemv_unstaged = nullptr;   // the integer GEMV without shared-memory staging (for comparison)
     MatmulFn gemm = nullptr;            // any m: fp16 tensor-core tiles (wmma 16x16x16), fp32 accumulation
     DecodeHostFn decode_host = nullptr; // for tests without a GPU
     GemvHostFn gemv_q8_host = nullptr;  // set with the integer GEMV (gemv_q8.cuh): q8 activations, dp4a
