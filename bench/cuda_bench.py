@@ -25,7 +25,7 @@ import numpy as np
 
 TYPES = ["q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "q8_0"]
 SHAPES = [(8192, 8192), (14336, 4096), (28672, 4096)]  # (n, k): square, Llama-3-8B FFN up, 70B-ish FFN
-MS = [1, 16, 512]
+MS = [1, 4, 16, 32, 512]
 
 
 def log(msg: str) -> None:

@@ -40,7 +40,7 @@ TOL_GEMM = 3e-3        # x and W rounded to fp16 (2^-11 relative each), fp32 acc
 TOL_VS_CPU_MATMUL = 3e-2
 
 M_GEMV = [1, 2, 3, 4, 5, 7, 8]
-M_GEMM = [9, 16, 17, 31] if QUICK else [9, 16, 17, 31, 513]
+M_GEMM = [9, 16, 17, 31, 33] if QUICK else [9, 16, 17, 31, 32, 33, 513]
 
 
 def _k_values(qtype: str) -> list[int]:
@@ -205,7 +205,7 @@ def test_bindings_without_a_gpu_raise_runtime_errors():
         with pytest.raises(RuntimeError, match="CUDA error"):
             call()
     assert c.device_count() == 0 and c.device_error()
-    assert c.gemv_max_rows("q4_k") == 16 and c.gemv_max_rows("q5_0") == 8
+    assert c.gemv_max_rows("q4_k") == 32 and c.gemv_max_rows("q5_0") == 8
     with pytest.raises(ValueError, match="no CUDA kernels"):
         c.gemv_max_rows("q8_k")
 

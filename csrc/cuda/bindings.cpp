@@ -144,7 +144,7 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // y (m, n) = x (m, k) @ W(n, k)^T, everything on w's device, enqueued on `stream`.
 // x: f32 row-major (m, k) at x_ptr; y: f32 (m, n) at y_ptr. The kernels want x 16-byte aligned
 // with a row pitch that is a multiple of 16 floats; other inputs are staged into such a copy.
-// kernel: "auto" (GEMV up to the format's gemv_max_rows: the integer one, m <= 16, where the format has
+// kernel: "auto" (GEMV up to the format's gemv_max_rows: the integer one, m <= 32, where the format has
 // it, else fp32, m <= 8; GEMM above), or "gemv_f32",
 // "gemv", "gemm" to force one (tests and benchmarks compare them).
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,

@@ -1,4 +1,4 @@
-// Integer GEMV (m <= 16) for the formats that define load_unit: activations are quantized on the device
+// Integer GEMV (m <= 32) for the formats that define load_unit: activations are quantized on the device
 // to 8 bits per value in blocks of 32 (scale d = amax/127 and s = d * sum(q), the q8_1 recipe), and
 // each 32-weight unit of a weight row meets its activation block in eight dp4a (4 x int8 products
 // summed into int32). Decoding with dp4a costs ~1 instruction per weight byte, where the fp32 path
@@ -130,9 +130,10 @@ static __global__ void quantize_x_kernel(const float* __restrict__ x, int64_t ld
 constexpr int kGemvQ8Warps = 4;  // warps per thread block
 
 // Weight rows per warp: every activation word a lane loads serves R rows (at m = 16 the activation
-// loads, not the weights, would otherwise fill the L1 pipe); R = 1 at m <= 2 keeps more warps in flight.
+// loads, not the weights, would otherwise fill the L1 pipe); R = 1 at m <= 2 keeps more warps in flight,
+// R = 2 at m = 32 keeps the accumulators (M x R) in registers.
 template <int M>
-__host__ __device__ constexpr int gemv_rows_per_warp() { return M <= 2 ? 1 : M <= 4 ? 2 : 4; }
+__host__ __device__ constexpr int gemv_rows_per_warp() { return M <= 2 ? 1 : M <= 4 ? 2 : M <= 16 ? 4 : 2; }
 
 // kStaged: each warp first copies the next 32 units of its rows into shared memory with coalesced
 // 16-byte (q6_K: 8-byte) loads, then every lane decodes its unit from there. GGUF blocks of 18, 20, 34
@@ -239,7 +240,8 @@ cudaError_t gemv_q8_dispatch(const uint8_t* w, int64_t row_bytes, const int8_t* 
     if (m == 2) return gemv_q8_kernel_launch<F, 2, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
     if (m <= 4) return gemv_q8_kernel_launch<F, 4, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
     if (m <= 8) return gemv_q8_kernel_launch<F, 8, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
-    return gemv_q8_kernel_launch<F, 16, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    if (m <= 16) return gemv_q8_kernel_launch<F, 16, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    return gemv_q8_kernel_launch<F, 32, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
 }
 
 // LOWBIT_CUDA_NO_STAGING=1 turns staging off (read once), to compare or to rule it out.

@@ -35,7 +35,7 @@ struct FormatKernels {
 };
 
 constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
-constexpr int64_t kGemvQ8MaxRows = 16;  // integer GEMV: weights decoded once serve up to 16 rows
+constexpr int64_t kGemvQ8MaxRows = 32;  // integer GEMV: weights decoded once serve up to 32 rows
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 //

@@ -297,7 +297,7 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     """y = x @ W.T on W's GPU. x: numpy (copied in; returns numpy) or a CUDA DLPack producer (torch, CuPy,
     a CudaArray; read in place; returns a CudaArray). x: float32 (..., k) C-contiguous -> (..., n).
 
-    m = rows of x. GEMV kernels for small m: q4_0, q4_1, q8_0, q4_k, q5_k, q6_k (m <= 16) quantize x to
+    m = rows of x. GEMV kernels for small m: q4_0, q4_1, q8_0, q4_k, q5_k, q6_k (m <= 32) quantize x to
     8 bits per value in blocks of 32 (as llama.cpp's CUDA backend does) and use int8 dot products; the
     other types (m <= 8) keep x in fp32. Larger m: the tensor-core GEMM (fp16 tiles, fp32 accumulation).
     kernel: "auto", or "gemv" / "gemv_unstaged" / "gemv_f32" / "gemm" to force one (tests, benchmarks)."""
