@@ -306,6 +306,14 @@ def gguf_architecture(config: dict) -> str:
     return ARCHITECTURES[arch]
 
 
+# transformers' defaults for keys a config.json may leave out (LlamaConfig, MistralConfig, Qwen2Config)
+_CONFIG_DEFAULTS = {
+    "LlamaForCausalLM": {"max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 10000.0},
+    "MistralForCausalLM": {"max_position_embeddings": 4096 * 32, "rms_norm_eps": 1e-6, "rope_theta": 10000.0},
+    "Qwen2ForCausalLM": {"max_position_embeddings": 32768, "rms_norm_eps": 1e-6, "rope_theta": 10000.0},
+}
+
+
 def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue]:
     """{arch}.* keys (and general.file_type) from config.json, as llama.cpp's converter writes them.
 
@@ -314,6 +322,12 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
     arch = gguf_architecture(config)
     if isinstance(config.get("text_config"), dict):
         config = {**config, **config["text_config"]}
+    # llama.cpp's converter reads config.json through transformers' AutoConfig, which fills defaults
+    config = {**_CONFIG_DEFAULTS[config["architectures"][0]], **config}
+    if config.get("num_key_value_heads") is None and type(config.get("num_attention_heads")) is int:
+        config["num_key_value_heads"] = config["num_attention_heads"]
+    if arch == "llama" and config.get("head_dim") is None:
+        config["head_dim"] = _need_int(config, "hidden_size") // _need_int(config, "num_attention_heads")
     u32, f32 = "uint32", "float32"
     md: dict[str, GGUFValue] = {}
     md[f"{arch}.block_count"] = GGUFValue(_need_int(config, "num_hidden_layers"), u32)

@@ -1,0 +1,81 @@
+"""Digests of a GGUF file for comparing lowbit convert with llama.cpp's convert_hf_to_gguf.py.
+
+digest(path) -> {"tensors": {name: [type, shape, sha256 of the bytes]}, "tensor_order": [...],
+                 "metadata": {key: [gguf type, value or sha256 of a long array]}}
+
+Keys that name the producing tool or the input directory are left out (TOOL_KEYS).
+tests/make_convert_golden.py writes tests/golden/convert_smollm2.json from the oracle's files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from lowbit.io import open_gguf
+
+# general.* keys the converter derives from the model card / directory name, not from the model
+TOOL_KEYS = ("general.name", "general.basename", "general.finetune", "general.size_label", "general.version",
+             "general.organization", "general.license", "general.languages", "general.base_model.",
+             "general.tags", "general.datasets", "general.quantized_by", "general.url", "general.repo_url")
+
+
+def _is_tool_key(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in TOOL_KEYS)
+
+
+def _value(v):
+    if isinstance(v, list) and len(v) > 8:
+        return {"len": len(v), "sha256": hashlib.sha256(json.dumps(v, ensure_ascii=False).encode()).hexdigest()}
+    return v
+
+
+def digest(path: str) -> dict:
+    with open_gguf(path) as f:
+        tensors = {}
+        for name, t in f.tensors.items():
+            data = f._map[t.offset:t.offset + t.nbytes]
+            tensors[name] = [t.qtype, list(t.shape), hashlib.sha256(memoryview(data)).hexdigest()]
+        metadata = {k: [v.type.name.lower(), _value(f.metadata[k])]
+                    for k, v in f.typed_metadata.items() if not _is_tool_key(k)}
+        return {"tensors": tensors, "tensor_order": list(f.tensors), "metadata": metadata}
+
+
+def compact(d: dict) -> dict:
+    """A digest small enough to commit: one sha256 over every tensor's (name, type, shape, sha256) in file
+    order, the type and shape of each tensor, and the metadata."""
+    lines = "\n".join(f"{n} {t} {s} {h}" for n, (t, s, h) in d["tensors"].items())
+    return {"tensors_sha256": hashlib.sha256(lines.encode()).hexdigest(),
+            "tensor_types": {n: f"{t} {'x'.join(map(str, s))}" for n, (t, s, h) in d["tensors"].items()},
+            "metadata": d["metadata"]}
+
+
+def compact_differences(ours: dict, theirs: dict) -> list[str]:
+    """differences() for compact digests."""
+    out = [f"metadata {k}: lowbit {str(ours['metadata'].get(k))[:80]} vs llama.cpp {str(theirs['metadata'].get(k))[:80]}"
+           for k in sorted(set(ours["metadata"]) | set(theirs["metadata"]))
+           if ours["metadata"].get(k) != theirs["metadata"].get(k)]
+    out += [f"tensor {n}: lowbit {ours['tensor_types'].get(n)} vs llama.cpp {theirs['tensor_types'].get(n)}"
+            for n in sorted(set(ours["tensor_types"]) | set(theirs["tensor_types"]))
+            if ours["tensor_types"].get(n) != theirs["tensor_types"].get(n)]
+    if list(ours["tensor_types"]) != list(theirs["tensor_types"]):
+        out.append("tensor order differs")
+    if not out and ours["tensors_sha256"] != theirs["tensors_sha256"]:
+        out.append("tensor bytes differ (names, types and shapes agree)")
+    return out
+
+
+def differences(ours: dict, theirs: dict) -> list[str]:
+    """Human-readable differences between two digests (empty: the files agree)."""
+    out = []
+    for k in sorted(set(ours["metadata"]) | set(theirs["metadata"])):
+        a, b = ours["metadata"].get(k), theirs["metadata"].get(k)
+        if a != b:
+            out.append(f"metadata {k}: lowbit {str(a)[:80]} vs llama.cpp {str(b)[:80]}")
+    for n in sorted(set(ours["tensors"]) | set(theirs["tensors"])):
+        a, b = ours["tensors"].get(n), theirs["tensors"].get(n)
+        if a != b:
+            out.append(f"tensor {n}: lowbit {a} vs llama.cpp {b}")
+    if not out and ours["tensor_order"] != theirs["tensor_order"]:
+        out.append("tensor order differs")
+    return out
