@@ -11,13 +11,60 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+
+import numpy as np
 
 from lowbit.io import open_gguf
+from lowbit.io.safetensors import SafetensorsEntry, write_safetensors
 
 # general.* keys the converter derives from the model card / directory name, not from the model
 TOOL_KEYS = ("general.name", "general.basename", "general.finetune", "general.size_label", "general.version",
              "general.organization", "general.license", "general.languages", "general.base_model.",
              "general.tags", "general.datasets", "general.quantized_by", "general.url", "general.repo_url")
+
+
+def tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM", tokenizer_files=None):
+    """A small random bf16 Llama/Mistral/Qwen2 checkpoint (fixed seed), with the given tokenizer files.
+
+    ffn rows of 144 are not a multiple of 32, so q8_0 conversions take llama.cpp's F16 fallback.
+    """
+    rng = np.random.default_rng(4)
+    d, ff, n_head, n_kv, vocab = 64, 144, 4, 2, 49152
+    model_type = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2"}[arch]
+    cfg = {"architectures": [arch], "model_type": model_type, "hidden_size": d, "intermediate_size": ff,
+           "num_hidden_layers": n_layer, "num_attention_heads": n_head, "num_key_value_heads": n_kv,
+           "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": vocab,
+           "tie_word_embeddings": True}
+    if bias and arch != "Qwen2ForCausalLM":
+        cfg["attention_bias"] = True
+    shapes = {"model.embed_tokens.weight": (vocab, d), "model.norm.weight": (d,)}
+    for i in range(n_layer):
+        L = f"model.layers.{i}."
+        shapes.update({L + "input_layernorm.weight": (d,), L + "post_attention_layernorm.weight": (d,),
+                       L + "self_attn.q_proj.weight": (d, d), L + "self_attn.k_proj.weight": (d // n_head * n_kv, d),
+                       L + "self_attn.v_proj.weight": (d // n_head * n_kv, d), L + "self_attn.o_proj.weight": (d, d),
+                       L + "mlp.gate_proj.weight": (ff, d), L + "mlp.up_proj.weight": (ff, d),
+                       L + "mlp.down_proj.weight": (d, ff)})
+        if bias:
+            shapes.update({L + "self_attn.q_proj.bias": (d,), L + "self_attn.k_proj.bias": (d // n_head * n_kv,),
+                           L + "self_attn.v_proj.bias": (d // n_head * n_kv,)})
+    arrays = {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+    os.makedirs(path)
+    json.dump(cfg, open(os.path.join(path, "config.json"), "w"))
+    for name, obj in (tokenizer_files or {}).items():
+        json.dump(obj, open(os.path.join(path, name), "w"))
+    names = list(arrays)
+    parts = [names[: len(names) // 2], names[len(names) // 2:]] if sharded else [names]
+    wm = {}
+    for j, part in enumerate(parts):
+        fn = f"model-{j + 1:05d}-of-{len(parts):05d}.safetensors" if sharded else "model.safetensors"
+        write_safetensors(os.path.join(path, fn),
+                          [SafetensorsEntry(n, "BF16", arrays[n].shape, lambda n=n: arrays[n]) for n in part])
+        wm.update({n: fn for n in part})
+    if sharded:
+        json.dump({"metadata": {}, "weight_map": wm}, open(os.path.join(path, "model.safetensors.index.json"), "w"))
+    return cfg, arrays
 
 
 def _is_tool_key(key: str) -> bool:

