@@ -24,18 +24,21 @@ TOOL_KEYS = ("general.name", "general.basename", "general.finetune", "general.si
              "general.tags", "general.datasets", "general.quantized_by", "general.url", "general.repo_url")
 
 
-def tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM", tokenizer_files=None):
+def tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM", tokenizer_files=None,
+                    n_head=4, n_kv=2, rope_scaling=None):
     """A small random bf16 Llama/Mistral/Qwen2 checkpoint (fixed seed), with the given tokenizer files.
 
     ffn rows of 144 are not a multiple of 32, so q8_0 conversions take llama.cpp's F16 fallback.
     """
     rng = np.random.default_rng(4)
-    d, ff, n_head, n_kv, vocab = 64, 144, 4, 2, 49152
+    d, ff, vocab = 64, 144, 49152
     model_type = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2"}[arch]
     cfg = {"architectures": [arch], "model_type": model_type, "hidden_size": d, "intermediate_size": ff,
            "num_hidden_layers": n_layer, "num_attention_heads": n_head, "num_key_value_heads": n_kv,
            "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": vocab,
            "tie_word_embeddings": True}
+    if rope_scaling:
+        cfg.update(rope_scaling=rope_scaling, rope_theta=500000.0)
     if bias and arch != "Qwen2ForCausalLM":
         cfg["attention_bias"] = True
     shapes = {"model.embed_tokens.weight": (vocab, d), "model.norm.weight": (d,)}

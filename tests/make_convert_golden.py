@@ -29,12 +29,16 @@ LLAMACPP = os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp")
 OUT = os.path.join(os.path.dirname(__file__), "golden", "convert_smollm2.json")
 # (dtype of the exported HF checkpoint, --outtype)
 CASES = [("f32", "f32"), ("f32", "f16"), ("f32", "bf16"), ("f32", "q8_0"), ("bf16", "f16"), ("bf16", "q8_0"),
-         ("tiny-llama", "f32"), ("tiny-llama", "q8_0"), ("tiny-mistral", "f16")]
+         ("tiny-llama", "f32"), ("tiny-llama", "q8_0"), ("tiny-mistral", "f16"), ("tiny-llama3", "f32")]
+LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 8192}
 # tiny random checkpoints (SmolLM2's tokenizer): sharded Llama with q/k/v biases, Mistral. (A Qwen2 one
 # cannot go through the oracle: transformers 5's AutoTokenizer replaces the pre-tokenizer of a qwen2
 # model_type with Qwen2's own, whose fingerprint on SmolLM2's vocabulary llama.cpp does not know.)
 TINY = {"tiny-llama": dict(arch="LlamaForCausalLM", sharded=True, bias=True),
-        "tiny-mistral": dict(arch="MistralForCausalLM")}
+        "tiny-mistral": dict(arch="MistralForCausalLM"),
+        # Llama 3.2 rope scaling, head_dim 64: the converter adds rope_freqs.weight
+        "tiny-llama3": dict(arch="LlamaForCausalLM", n_head=1, n_kv=1, rope_scaling=LLAMA3_ROPE)}
 
 
 def make_sources(tmp: str) -> dict[str, str]:

@@ -363,7 +363,7 @@ def test_export_dtypes(exported):
 @pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("case", ["f32->f32", "f32->f16", "f32->bf16", "f32->q8_0", "bf16->f16", "bf16->q8_0",
-                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16"])
+                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16", "tiny-llama3->f32"])
 def test_convert_matches_llamacpp_golden(exported, tmp_path, case):
     golden = json.load(open(GOLDEN))["cases"][case]
     src, outtype = case.split("->")
@@ -371,6 +371,56 @@ def test_convert_matches_llamacpp_golden(exported, tmp_path, case):
     convert_hf_to_gguf(exported[src], out, outtype)
     diff = compact_differences(compact(digest(out)), golden)
     assert not diff, "\n".join(diff[:20])
+
+
+@pytest.mark.slow
+@needs_model
+def test_llama3_rope_round_trip(exported, tmp_path):
+    from make_convert_golden import LLAMA3_ROPE
+
+    out = str(tmp_path / "l3.gguf")
+    convert_hf_to_gguf(exported["tiny-llama3"], out, "f32")
+    with open_gguf(out) as f:
+        assert list(f.tensors)[0] == "rope_freqs.weight" and f.tensors["rope_freqs.weight"].shape == (32,)
+        factors = f.array("rope_freqs.weight")
+        assert factors[0] == 1.0 and factors[-1] == 32.0
+    back = str(tmp_path / "back")
+    export_gguf_to_hf(out, back)
+    cfg = json.load(open(os.path.join(back, "config.json")))
+    assert cfg["rope_scaling"] == LLAMA3_ROPE and cfg["rope_theta"] == 500000.0
+    again = str(tmp_path / "again.gguf")
+    convert_hf_to_gguf(back, again, "f32")
+    with open_gguf(again) as f:
+        np.testing.assert_array_equal(f.array("rope_freqs.weight"), factors)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs torch (local check, not in CI)")
+@pytest.mark.parametrize("base,dim,factor", [(500000.0, 128, 8.0), (500000.0, 64, 32.0), (500000.0, 128, 16.0),
+                                             (10000.0, 128, 8.0), (1e6, 64, 4.0)])
+def test_llama3_rope_factors_match_torch(base, dim, factor):
+    """The converter's float32 torch arithmetic, bit for bit, for Llama 3.x head sizes."""
+    import math
+
+    import torch
+
+    from lowbit.io.hf import llama3_rope_factors
+
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    want = []
+    for freq in freqs:  # convert_hf_to_gguf.py LlamaModel.generate_extra_tensors
+        wavelen = 2 * math.pi / freq
+        if wavelen < 8192 / 4.0:
+            want.append(1)
+        elif wavelen > 8192 / 1.0:
+            want.append(factor)
+        else:
+            smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0)
+            want.append(1 / ((1 - smooth) / factor + smooth))
+    want = torch.tensor(want, dtype=torch.float32).numpy()
+    cfg = {"hidden_size": dim * 8, "num_attention_heads": 8, "rope_theta": base,
+           "rope_scaling": {"rope_type": "llama3", "factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                            "original_max_position_embeddings": 8192}}
+    np.testing.assert_array_equal(llama3_rope_factors(cfg).view(np.uint32), want.view(np.uint32))
 
 
 @pytest.mark.slow

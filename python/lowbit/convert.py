@@ -29,8 +29,9 @@ from . import ops
 from .errors import CheckpointError
 from .io.gguf import GGUFValue, LazyTensor, open_gguf, write_gguf
 from .io.hf import (DEFAULT_SHARD_BYTES, HF_ARCHITECTURE, config_to_gguf_metadata, gguf_architecture,
-                    gguf_metadata_to_config, gguf_to_hf_name, hf_to_gguf_name, needs_qk_permutation,
-                    open_hf_checkpoint, permute_qk, unpermute_qk, write_hf_checkpoint)
+                    gguf_metadata_to_config, gguf_to_hf_name, hf_to_gguf_name, llama3_rope_factors,
+                    llama3_rope_scaling, needs_qk_permutation, open_hf_checkpoint, permute_qk, unpermute_qk,
+                    write_hf_checkpoint)
 from .io.hf_tokenizer import gguf_metadata_to_tokenizer_files, tokenizer_to_gguf_metadata
 from .io.safetensors import SafetensorsEntry
 
@@ -90,6 +91,9 @@ def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "f16", *, progress: Prog
         permute = needs_qk_permutation(arch)
 
         tensors = []
+        rope_factors = llama3_rope_factors(config) if arch == "llama" else None
+        if rope_factors is not None:  # the converter's generate_extra_tensors come first
+            tensors.append(("rope_freqs.weight", None, rope_factors.shape, "f32", None))
         for hf_name in ckpt.tensor_names:
             name = hf_to_gguf_name(hf_name)
             if name is None:
@@ -111,7 +115,7 @@ def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "f16", *, progress: Prog
         def produce(hf_name, qtype, qk_heads):
             def make():
                 nonlocal done
-                w = ckpt.array(hf_name)
+                w = rope_factors if hf_name is None else ckpt.array(hf_name)
                 if qk_heads is not None:
                     w = permute_qk(w, *qk_heads)
                 out = _encode(w, qtype)
@@ -167,10 +171,12 @@ def export_gguf_to_hf(gguf_path, out_dir, dtype: str = "f32", *, max_shard_bytes
             return make
 
         entries = [SafetensorsEntry(gguf_to_hf_name(name), st_dtype, info.shape, produce(name))
-                   for name, info in f.tensors.items()]
+                   for name, info in f.tensors.items() if name != "rope_freqs.weight"]
         vocab_size = f.tensors["token_embd.weight"].shape[0]
         config = gguf_metadata_to_config(md, vocab_size=vocab_size, tied_embeddings="output.weight" not in f.tensors,
                                          torch_dtype=torch_dtype)
+        if "rope_freqs.weight" in f.tensors:  # Llama 3.1+: the factors come from rope_scaling
+            config["rope_scaling"] = llama3_rope_scaling(f.array("rope_freqs.weight"), md)
         files = gguf_metadata_to_tokenizer_files(md)
         config.update(files["generation_config.json"])  # bos/eos/pad ids, as HF configs carry them
         written = write_hf_checkpoint(out_dir, config, entries, files, max_shard_bytes=max_shard_bytes,

@@ -306,6 +306,66 @@ def gguf_architecture(config: dict) -> str:
     return ARCHITECTURES[arch]
 
 
+def _rope_parameters(config: dict) -> dict:
+    rope = config.get("rope_parameters", config.get("rope_scaling")) or {}
+    return rope.get("full_attention", rope) if isinstance(rope, dict) else {}
+
+
+def llama3_rope_factors(config: dict) -> np.ndarray | None:
+    """The rope_freqs tensor (head_dim/2,) f32 llama.cpp's converter adds for Llama 3.1+ rope scaling.
+
+    Written in float32 step by step as the converter computes it in torch (each Python float enters
+    an operation as a float32), so the factors are bit-identical. None if the config has no llama3
+    scaling.
+    """
+    rope = _rope_parameters(config)
+    if str(rope.get("rope_type", rope.get("type", ""))).lower() != "llama3":
+        return None
+    base = rope.get("rope_theta", config.get("rope_theta", 10000.0))
+    dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    f32 = np.float32
+    # torch's pow(scalar, float32 tensor) rounds like float64 pow in every case checked (head_dim 64 and
+    # 128 for several bases: all; other head dims: 1 ulp apart in ~1% of entries); numpy's float32
+    # pow is further off. torch computes scalar / tensor as scalar * (1 / tensor), so does this code.
+    exps = np.arange(0, dim, 2, dtype=np.float32) / f32(dim)
+    freqs = f32(1) / (np.float64(base) ** exps.astype(np.float64)).astype(np.float32)
+    factor = rope.get("factor", 8.0)
+    low, high = rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
+    old_ctx = rope.get("original_max_position_embeddings", 8192)
+    low_wavelen, high_wavelen = old_ctx / low, old_ctx / high  # Python floats, as in the converter
+    out = []
+    for freq in freqs:
+        wavelen = f32(2 * np.pi) * (f32(1) / freq)
+        if wavelen < f32(high_wavelen):
+            out.append(f32(1))
+        elif wavelen > f32(low_wavelen):
+            out.append(f32(factor))
+        else:
+            smooth = (f32(old_ctx) * (f32(1) / wavelen) - f32(low)) / f32(high - low)
+            out.append(f32(1) / ((f32(1) - smooth) / f32(factor) + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def llama3_rope_scaling(factors: np.ndarray, md: dict) -> dict:
+    """config.json rope_scaling whose llama3_rope_factors reproduce a GGUF's rope_freqs exactly.
+
+    The factors do not name their parameters; the published Llama 3.1 / 3.2 settings (low 1, high 4,
+    original context 8192, factor = the largest factor) are tried and must give the same bits.
+    """
+    arch = md.get("general.architecture")
+    n_embd, n_head = md[f"{arch}.embedding_length"], md[f"{arch}.attention.head_count"]
+    head_dim = md.get(f"{arch}.rope.dimension_count", n_embd // n_head)
+    rope = {"rope_type": "llama3", "factor": float(factors.max()), "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    cfg = {"hidden_size": n_embd, "num_attention_heads": n_head, "head_dim": head_dim,
+           "rope_theta": float(np.float32(md.get(f"{arch}.rope.freq_base", 10000.0))), "rope_scaling": rope}
+    again = llama3_rope_factors(cfg)
+    if again is None or again.shape != factors.shape or not np.array_equal(again, factors):
+        raise CheckpointError("[export_hf] rope_freqs.weight does not match Llama 3.1/3.2 rope scaling "
+                              "(factor, low 1, high 4, original context 8192); cannot write rope_scaling")
+    return rope
+
+
 # transformers' defaults for keys a config.json may leave out (LlamaConfig, MistralConfig, Qwen2Config)
 _CONFIG_DEFAULTS = {
     "LlamaForCausalLM": {"max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 10000.0},
@@ -356,12 +416,9 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
             md[f"{arch}.rope.scaling.factor"] = GGUFValue(float(factor), f32)
             md[f"{arch}.rope.scaling.original_context_length"] = GGUFValue(
                 int(rope["original_max_position_embeddings"]), u32)
-        elif rope_type not in ("default", "llama3"):
+        elif rope_type not in ("default", "llama3"):  # llama3 is the rope_freqs tensor (llama3_rope_factors)
             raise CheckpointError(f"[config_to_gguf_metadata] rope scaling type {rope_type!r} is not supported "
-                                  f"(lowbit converts linear and yarn; llama3 needs rope_freqs, not yet written)")
-        if rope_type == "llama3":
-            raise CheckpointError("[config_to_gguf_metadata] llama3 rope scaling (Llama 3.1+) needs the "
-                                  "rope_freqs tensor, which lowbit does not write yet")
+                                  f"(lowbit converts linear, yarn and llama3)")
     if rope.get("rope_theta") is not None:
         md[f"{arch}.rope.freq_base"] = GGUFValue(float(rope["rope_theta"]), f32)
     if (eps := _find(config, ["rms_norm_eps", "norm_eps"])) is not None:
