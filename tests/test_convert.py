@@ -394,33 +394,43 @@ def test_llama3_rope_round_trip(exported, tmp_path):
         np.testing.assert_array_equal(f.array("rope_freqs.weight"), factors)
 
 
+def _torch_child(code: str, *args) -> str:
+    """Run torch code in a child process: torch's OpenMP runtime loaded into this process would change
+    how later llama.cpp tests (same process) schedule their threads."""
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+_TORCH_ROPE = r"""
+import json, math, sys, torch
+base, dim, factor = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+want = []
+for freq in freqs:  # convert_hf_to_gguf.py LlamaModel.generate_extra_tensors
+    wavelen = 2 * math.pi / freq
+    if wavelen < 8192 / 4.0:
+        want.append(1)
+    elif wavelen > 8192 / 1.0:
+        want.append(factor)
+    else:
+        smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0)
+        want.append(1 / ((1 - smooth) / factor + smooth))
+print(json.dumps(torch.tensor(want, dtype=torch.float32).view(torch.int32).tolist()))
+"""
+
+
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch (local check, not in CI)")
 @pytest.mark.parametrize("base,dim,factor", [(500000.0, 128, 8.0), (500000.0, 64, 32.0), (500000.0, 128, 16.0),
                                              (10000.0, 128, 8.0), (1e6, 64, 4.0)])
 def test_llama3_rope_factors_match_torch(base, dim, factor):
     """The converter's float32 torch arithmetic, bit for bit, for Llama 3.x head sizes."""
-    import math
-
-    import torch
-
     from lowbit.io.hf import llama3_rope_factors
 
-    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-    want = []
-    for freq in freqs:  # convert_hf_to_gguf.py LlamaModel.generate_extra_tensors
-        wavelen = 2 * math.pi / freq
-        if wavelen < 8192 / 4.0:
-            want.append(1)
-        elif wavelen > 8192 / 1.0:
-            want.append(factor)
-        else:
-            smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0)
-            want.append(1 / ((1 - smooth) / factor + smooth))
-    want = torch.tensor(want, dtype=torch.float32).numpy()
+    want = np.array(json.loads(_torch_child(_TORCH_ROPE, base, dim, factor)), dtype=np.int32)
     cfg = {"hidden_size": dim * 8, "num_attention_heads": 8, "rope_theta": base,
            "rope_scaling": {"rope_type": "llama3", "factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                             "original_max_position_embeddings": 8192}}
-    np.testing.assert_array_equal(llama3_rope_factors(cfg).view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(llama3_rope_factors(cfg).view(np.int32), want)
 
 
 @pytest.mark.slow
@@ -440,27 +450,36 @@ def test_cli(exported, tmp_path, capsys):
     assert res["tensors"] == 272 and "tokenizer.json" in res["files"]
 
 
+_TRANSFORMERS = r"""
+import json, sys
+import numpy as np, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)
+ids = [tok(t)["input_ids"] for t in json.loads(sys.argv[3])]
+with torch.no_grad():
+    np.save(sys.argv[2], model(torch.tensor([ids[0]])).logits[0].numpy())
+print(json.dumps({"model": type(model).__name__, "ids": ids}))
+"""
+
+
 @pytest.mark.slow
 @needs_model
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch and transformers (local check, not in CI)")
 def test_transformers_loads_export(exported, tmp_path):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from lowbit.model.llama import LlamaModel
     from lowbit.model.tokenizer import Tokenizer
 
-    tok = AutoTokenizer.from_pretrained(exported["f32"])
-    model = AutoModelForCausalLM.from_pretrained(exported["f32"], torch_dtype=torch.float32)
-    assert type(model).__name__ == "LlamaForCausalLM"
     with open_gguf(MODEL) as f:
         ours = Tokenizer.from_gguf_metadata(f.metadata)
     prompt = "<|im_start|>user\nThe capital of France is<|im_end|>\n<|im_start|>assistant\n"
-    for text in (prompt, "Hello world! 12345 3.14", " \n\t  émoji 🦙 ok"):
-        assert tok(text)["input_ids"] == ours.encode(text), text
-    ids = ours.encode(prompt)
-    with torch.no_grad():
-        theirs = model(torch.tensor([ids])).logits[0].numpy()
+    texts = [prompt, "Hello world! 12345 3.14", " \n\t  émoji 🦙 ok"]
+    res = json.loads(_torch_child(_TRANSFORMERS, exported["f32"], str(tmp_path / "logits.npy"), json.dumps(texts)))
+    assert res["model"] == "LlamaForCausalLM"
+    for text, ids in zip(texts, res["ids"]):
+        assert ids == ours.encode(text), text
+    ids = res["ids"][0]
+    theirs = np.load(tmp_path / "logits.npy")
     # lowbit on the f32 GGUF converted back from the export: same weights as transformers sees
     f32 = str(tmp_path / "f32.gguf")
     convert_hf_to_gguf(exported["f32"], f32, "f32")
