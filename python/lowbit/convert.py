@@ -174,7 +174,8 @@ def export_gguf_to_hf(gguf_path, out_dir, dtype: str = "f32", *, max_shard_bytes
                    for name, info in f.tensors.items() if name != "rope_freqs.weight"]
         vocab_size = f.tensors["token_embd.weight"].shape[0]
         config = gguf_metadata_to_config(md, vocab_size=vocab_size, tied_embeddings="output.weight" not in f.tensors,
-                                         torch_dtype=torch_dtype)
+                                         torch_dtype=torch_dtype,
+                                         attention_bias=any(n.endswith(".attn_q.bias") for n in f.tensors))
         if "rope_freqs.weight" in f.tensors:  # Llama 3.1+: the factors come from rope_scaling
             config["rope_scaling"] = llama3_rope_scaling(f.array("rope_freqs.weight"), md)
         files = gguf_metadata_to_tokenizer_files(md)

@@ -434,8 +434,16 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
     return md
 
 
-def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool, torch_dtype: str) -> dict:
-    """config.json for transformers from GGUF metadata (plain values, as GGUFFile.metadata holds them)."""
+def _short_float(x) -> float:
+    """A GGUF float32 as the shortest decimal that reads back to the same float32 (1e-05, not 9.99...e-06)."""
+    return float(repr(np.float32(x)).removeprefix("np.float32(").removesuffix(")"))
+
+
+def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool, torch_dtype: str,
+                            attention_bias: bool = False) -> dict:
+    """config.json for transformers from GGUF metadata (plain values, as GGUFFile.metadata holds them).
+
+    attention_bias: the GGUF has attn_q/k/v biases (llama only; qwen2 always has them)."""
     arch = md.get("general.architecture")
     if arch not in HF_ARCHITECTURE:
         raise CheckpointError(f"[export_hf] GGUF architecture {arch!r} is not supported; lowbit exports "
@@ -459,8 +467,8 @@ def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool,
         "num_attention_heads": n_head,
         "num_key_value_heads": int(get("attention.head_count_kv", n_head)),
         "max_position_embeddings": int(get("context_length", 2048)),
-        "rms_norm_eps": float(np.float32(get("attention.layer_norm_rms_epsilon", 1e-6))),
-        "rope_theta": float(np.float32(get("rope.freq_base", 10000.0))),
+        "rms_norm_eps": _short_float(get("attention.layer_norm_rms_epsilon", 1e-6)),
+        "rope_theta": _short_float(get("rope.freq_base", 10000.0)),
         "vocab_size": int(vocab_size),
         "tie_word_embeddings": bool(tied_embeddings),
         "hidden_act": "silu",
@@ -469,13 +477,12 @@ def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool,
     }
     key_length = get("attention.key_length", None, required=False)
     rope_dim = get("rope.dimension_count", None, required=False)
-    head_dim = key_length or rope_dim
-    if head_dim is not None and int(head_dim) != n_embd // n_head:
-        cfg["head_dim"] = int(head_dim)
-    elif key_length is not None:
-        cfg["head_dim"] = int(key_length)
-    if rope_dim is not None and int(rope_dim) != int(head_dim or n_embd // n_head):
-        raise CheckpointError(f"[export_hf] partial rotary embeddings (rope.dimension_count={rope_dim}) are not supported")
+    head_dim = int(key_length or rope_dim or n_embd // n_head)
+    if key_length is not None or head_dim != n_embd // n_head:
+        cfg["head_dim"] = head_dim
+    if rope_dim is not None and int(rope_dim) != head_dim:
+        raise CheckpointError(f"[export_hf] partial rotary embeddings (rope.dimension_count={rope_dim}) "
+                              f"are not supported")
     scaling = get("rope.scaling.type", None, required=False)
     if scaling in ("linear", "yarn"):
         cfg["rope_scaling"] = {"rope_type": scaling, "factor": float(np.float32(get("rope.scaling.factor")))}
@@ -484,7 +491,7 @@ def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool,
     elif scaling not in (None, "none"):
         raise CheckpointError(f"[export_hf] rope scaling {scaling!r} is not supported")
     if model_type == "llama":
-        cfg.update(attention_bias=False, mlp_bias=False)
+        cfg.update(attention_bias=bool(attention_bias), mlp_bias=False)
     if model_type == "qwen2":
         cfg.update(use_sliding_window=False)
     return cfg

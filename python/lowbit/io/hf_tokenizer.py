@@ -313,9 +313,8 @@ def gguf_metadata_to_tokenizer_files(md: dict) -> dict[str, dict]:
             specials[text] = {"id": text, "ids": [ids[typ]], "tokens": [text]}
     if specials:
         # pair without a separator: llama.cpp's converter would read a middle token as add_sep_token
-        post = {"type": "TemplateProcessing",
-                "single": head + [{"Sequence": {"id": "A", "type_id": 0}}] + tail,
-                "pair": head + [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}] + tail,
+        seq_a, seq_b = {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}
+        post = {"type": "TemplateProcessing", "single": head + [seq_a] + tail, "pair": head + [seq_a, seq_b] + tail,
                 "special_tokens": specials}
     tokenizer_json = {
         "version": "1.0",

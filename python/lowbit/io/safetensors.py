@@ -129,7 +129,8 @@ def _parse_header(path: str, size: int, head: bytes, max_header_bytes: int) -> t
 def _tensor_info(path: str, name: str, d, data_start: int, data_size: int) -> SafetensorInfo:
     what = f"tensor {name!r}"
     if not isinstance(d, dict) or set(d) - {"dtype", "shape", "data_offsets"} or len(d) != 3:
-        _fail(path, f"{what}: expected keys dtype, shape, data_offsets, got {sorted(d) if isinstance(d, dict) else d!r}")
+        got = sorted(d) if isinstance(d, dict) else repr(d)[:100]
+        _fail(path, f"{what}: expected keys dtype, shape, data_offsets, got {got}")
     dtype, shape, offsets = d["dtype"], d["shape"], d["data_offsets"]
     if dtype not in DTYPES:
         hint = " (fp8 checkpoints need dequantizing first)" if isinstance(dtype, str) and dtype.startswith("F8") else ""
@@ -277,7 +278,8 @@ def write_safetensors(path, entries: Iterable[SafetensorsEntry], metadata: dict 
     offset = 0
     for e in entries:
         if e.dtype not in DTYPES:
-            raise ValueError(f"[write_safetensors] tensor {e.name!r}: dtype {e.dtype!r}, expected one of {', '.join(DTYPES)}")
+            raise ValueError(f"[write_safetensors] tensor {e.name!r}: dtype {e.dtype!r}, "
+                             f"expected one of {', '.join(DTYPES)}")
         if e.name in header:
             raise ValueError(f"[write_safetensors] duplicate tensor name {e.name!r}")
         n = int(np.prod(e.shape, dtype=np.int64)) * np.dtype(DTYPES[e.dtype]).itemsize
