@@ -303,6 +303,44 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
         convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"), "q4_0")
 
 
+@needs_model
+def test_failed_runs_leave_nothing(tmp_path, smol_tokenizer_files, monkeypatch):
+    """A failure halfway through (here: the 5th tensor read raises) leaves no output and no temporary file."""
+    import lowbit.io.hf as hf_mod
+
+    hf = str(tmp_path / "hf")
+    tiny_checkpoint(hf, tokenizer_files=smol_tokenizer_files)
+    good = str(tmp_path / "good.gguf")
+    convert_hf_to_gguf(hf, good, "f32")
+    calls = {"n": 0}
+    real_array = hf_mod.HFCheckpoint.array
+
+    def failing_array(self, name):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("simulated read error (disk gone)")
+        return real_array(self, name)
+
+    monkeypatch.setattr(hf_mod.HFCheckpoint, "array", failing_array)
+    with pytest.raises(OSError, match="simulated"):
+        convert_hf_to_gguf(hf, str(tmp_path / "bad.gguf"), "q8_0")
+    monkeypatch.undo()
+    import lowbit.io.gguf as gguf_mod
+    real_dequantize = gguf_mod.QuantizedTensor.dequantize
+    calls["n"] = 0
+
+    def failing_dequantize(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("simulated write error (disk full)")
+        return real_dequantize(self, *a, **k)
+
+    monkeypatch.setattr(gguf_mod.QuantizedTensor, "dequantize", failing_dequantize)
+    with pytest.raises(OSError, match="simulated"):
+        export_gguf_to_hf(good, str(tmp_path / "out_hf"))
+    assert sorted(os.listdir(tmp_path)) == ["good.gguf", "hf"]  # no bad.gguf, no out_hf, no .tmp
+
+
 # -------------------------------------------------------------------------------------------------
 # The shipped model: round trip, the oracle's digests, transformers
 
