@@ -213,6 +213,31 @@ def test_safetensors_fuzz_header(tmp_path):
 
 
 # -------------------------------------------------------------------------------------------------
+# Tokenizer files
+
+
+def test_spm_tokenizer_export_matches_lowbit():
+    """A SentencePiece ('llama') GGUF vocabulary written as tokenizer.json tokenizes and decodes as
+    lowbit's tokenizer (llama.cpp's ids, tests/test_tokenizer.py) does."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    import tokenizer_cases as tc
+    from lowbit.io.hf_tokenizer import gguf_metadata_to_tokenizer_files
+    from lowbit.model.tokenizer import Tokenizer
+
+    md = tc.spm_metadata()
+    files = gguf_metadata_to_tokenizer_files(md)
+    assert files["tokenizer_config.json"]["add_bos_token"] is True
+    assert files["tokenizer.json"]["model"]["byte_fallback"] is True
+    hf = HFTokenizer.from_str(json.dumps(files["tokenizer.json"]))
+    ours = Tokenizer.from_gguf_metadata(md)
+    for text in tc.SPM_STRINGS + ["Hello <s> world", "  leading", "trailing  "]:
+        ids = ours.encode(text)
+        assert hf.encode(text).ids == ids, text
+        assert hf.decode(ids, skip_special_tokens=False) == ours.decode(ids), text
+
+
+# -------------------------------------------------------------------------------------------------
 # HF checkpoint directories
 
 

@@ -11,7 +11,8 @@ post-processor and decoder are those of the HF models each pre-tokenizer name co
 transformers tokenizes as llama.cpp does and converting it back gives the same GGUF keys.
 
 The `tokenizers` library (Rust, already a lowbit dependency) replaces transformers' AutoTokenizer.
-SentencePiece vocabularies (tokenizer.model, GGUF 'llama') are not converted yet.
+SentencePiece vocabularies (GGUF 'llama') are exported as transformers' byte-fallback BPE layout;
+converting them from HF (tokenizer.model) is not supported yet.
 """
 
 from __future__ import annotations
@@ -287,23 +288,59 @@ def _pre_family(pre: str) -> tuple[str, bool, bool]:
     return rules.family, rules.ignore_merges, rules.clean_spaces
 
 
+def _spm_parts(md: dict, tokens: list[str]) -> tuple[dict, dict, None, dict]:
+    """(model, normalizer, pre-tokenizer, decoder) of a SentencePiece vocabulary as a byte-fallback BPE,
+    the layout transformers' LlamaConverter writes for Llama-2 / Mistral / TinyLlama.
+
+    The merges are lowbit's tokenizer's own (every split of a token into two tokens, ranked by the
+    merged token's score), so HF and lowbit tokenize alike where scores are distinct; llama.cpp breaks
+    ties between equal scores by position, which a BPE merge list cannot express.
+    """
+    from ..model.tokenizer import Tokenizer
+
+    hf_model = json.loads(Tokenizer.from_gguf_metadata(md)._hf.to_str())["model"]
+    hf_model.update(fuse_unk=True, byte_fallback=True)
+    if md.get(K.ADD_PREFIX, True):
+        normalizer = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                           {"type": "Replace", "pattern": {"String": " "},
+                                                            "content": "\u2581"}]}
+        strip = [{"type": "Strip", "content": " ", "start": 1, "stop": 0}]
+    else:
+        normalizer = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
+        strip = []
+    decoder = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                                {"type": "ByteFallback"}, {"type": "Fuse"}, *strip]}
+    return hf_model, normalizer, None, decoder
+
+
 def gguf_metadata_to_tokenizer_files(md: dict) -> dict[str, dict]:
     """tokenizer.json, tokenizer_config.json and generation_config.json from GGUF tokenizer metadata."""
     model = md.get(K.MODEL)
-    if model != "gpt2":
-        raise CheckpointError(f"[export_hf] tokenizer model {model!r} cannot be exported yet; lowbit writes "
-                              f"byte-level BPE ('gpt2') vocabularies")
+    if model not in ("gpt2", "llama"):
+        raise CheckpointError(f"[export_hf] tokenizer model {model!r} cannot be exported; lowbit writes "
+                              f"byte-level BPE ('gpt2') and SentencePiece BPE ('llama') vocabularies")
     tokens: list[str] = md[K.LIST]
     types: list[int] = md.get(K.TOKEN_TYPE) or [int(TT.NORMAL)] * len(tokens)
-    family, ignore_merges, clean_spaces = _pre_family(md.get(K.PRE, "default"))
-    vocab = {}
-    for i, t in enumerate(tokens):
-        vocab.setdefault(t, i)
+    if model == "gpt2":
+        family, ignore_merges, clean_spaces = _pre_family(md.get(K.PRE, "default"))
+        vocab = {}
+        for i, t in enumerate(tokens):
+            vocab.setdefault(t, i)
+        hf_model = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                    "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                    "ignore_merges": ignore_merges, "vocab": vocab, "merges": list(md.get(K.MERGES) or [])}
+        normalizer, pre_tokenizer = None, _HF_PRE_TOKENIZERS[family]
+        decoder = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    else:
+        hf_model, normalizer, pre_tokenizer, decoder = _spm_parts(md, tokens)
+        clean_spaces = False
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": types[i] == TT.CONTROL}
-             for i, t in enumerate(tokens) if types[i] in (TT.CONTROL, TT.USER_DEFINED)]
+              "normalized": False, "special": types[i] in (TT.CONTROL, TT.UNKNOWN)}
+             for i, t in enumerate(tokens) if types[i] in (TT.CONTROL, TT.USER_DEFINED, TT.UNKNOWN)]
     ids = {typ: md[key] for typ, key in _SPECIAL_KEYS.items() if key in md}
     add_bos, add_eos = md.get(K.ADD_BOS), md.get(K.ADD_EOS)
+    if model == "llama" and add_bos is None:
+        add_bos = True  # llama.cpp's default for SentencePiece vocabularies
     post = None
     head, tail, specials = [], [], {}
     for typ, on, side in (("bos", add_bos, head), ("eos", add_eos, tail)):
@@ -321,13 +358,11 @@ def gguf_metadata_to_tokenizer_files(md: dict) -> dict[str, dict]:
         "truncation": None,
         "padding": None,
         "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": _HF_PRE_TOKENIZERS[family],
+        "normalizer": normalizer,
+        "pre_tokenizer": pre_tokenizer,
         "post_processor": post,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                  "ignore_merges": ignore_merges, "vocab": vocab, "merges": list(md.get(K.MERGES) or [])},
+        "decoder": decoder,
+        "model": hf_model,
     }
     tc: dict[str, Any] = {}
     if K.ADD_PREFIX in md:
