@@ -25,13 +25,13 @@ TOOL_KEYS = ("general.name", "general.basename", "general.finetune", "general.si
 
 
 def tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM", tokenizer_files=None,
-                    n_head=4, n_kv=2, rope_scaling=None):
+                    n_head=4, n_kv=2, rope_scaling=None, vocab=49152):
     """A small random bf16 Llama/Mistral/Qwen2 checkpoint (fixed seed), with the given tokenizer files.
 
     ffn rows of 144 are not a multiple of 32, so q8_0 conversions take llama.cpp's F16 fallback.
     """
     rng = np.random.default_rng(4)
-    d, ff, vocab = 64, 144, 49152
+    d, ff = 64, 144
     model_type = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2"}[arch]
     cfg = {"architectures": [arch], "model_type": model_type, "hidden_size": d, "intermediate_size": ff,
            "num_hidden_layers": n_layer, "num_attention_heads": n_head, "num_key_value_heads": n_kv,

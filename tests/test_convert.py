@@ -237,6 +237,31 @@ def test_spm_tokenizer_export_matches_lowbit():
         assert hf.decode(ids, skip_special_tokens=False) == ours.decode(ids), text
 
 
+def test_read_sentencepiece(tmp_path):
+    from lowbit.io.hf_tokenizer import read_sentencepiece
+    from make_convert_golden import SPM_MODEL
+
+    pieces = read_sentencepiece(SPM_MODEL)
+    assert len(pieces) == 400 and pieces[:3] == [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    assert pieces[5] == ("<0x00>", 0.0, 6) and pieces[4] == ("<|user|>", 0.0, 1)  # user-defined -> NORMAL
+    blob = open(SPM_MODEL, "rb").read()
+    p = str(tmp_path / "t.model")
+    for bad in (blob[:37], b"\x0a\xff\xff\xff\xff\x0f", b"\x0a" + b"\x80" * 12, b"\x0b", b"", b"\x12\x00"):
+        open(p, "wb").write(bad)
+        with pytest.raises(CheckpointError):
+            read_sentencepiece(p)
+    rng = np.random.default_rng(5)
+    for _ in range(200):  # random damage: lowbit's error or a parse, nothing else
+        b = bytearray(blob)
+        for _ in range(3):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        open(p, "wb").write(bytes(b[: int(rng.integers(1, len(b) + 1))]))
+        try:
+            read_sentencepiece(p)
+        except CheckpointError:
+            pass
+
+
 # -------------------------------------------------------------------------------------------------
 # HF checkpoint directories
 
@@ -312,7 +337,7 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
         open_hf_checkpoint(hf)
     json.dump(good, open(idx, "w"))
     # no tokenizer
-    with pytest.raises(CheckpointError, match="no tokenizer.json"):
+    with pytest.raises(CheckpointError, match="neither tokenizer.json nor tokenizer.model"):
         convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"))
     _add_tokenizer(hf, smol_tokenizer_files)
     # refuses to overwrite its input
@@ -425,7 +450,8 @@ def test_export_dtypes(exported):
 @pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("case", ["f32->f32", "f32->f16", "f32->bf16", "f32->q8_0", "bf16->f16", "bf16->q8_0",
-                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16", "tiny-llama3->f32"])
+                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16", "tiny-llama3->f32",
+                                  "tiny-spm->f16"])
 def test_convert_matches_llamacpp_golden(exported, tmp_path, case):
     golden = json.load(open(GOLDEN))["cases"][case]
     src, outtype = case.split("->")
