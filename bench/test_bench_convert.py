@@ -5,8 +5,6 @@ checkpoint (SmolLM2 exported by lowbit as bf16 safetensors), wall time and peak 
 
 Needs torch + transformers and llama.cpp's source (LLAMACPP_DIR, default /tmp/llamacpp) for the
 baseline; skipped otherwise. Both run as child processes that report their own peak RSS (VmHWM).
-One run on the shared 2-core dev VM (2026-11-27): f16 2.7 s vs 15.3 s, q8_0 2.8 s vs 20.2 s; peak RSS
-253 MB vs 805 MB (timings from this VM are indicative only).
 """
 
 from __future__ import annotations
