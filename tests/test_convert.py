@@ -351,6 +351,9 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
     assert not os.path.exists(tmp_path / "x.gguf")
     with pytest.raises(ValueError, match="outtype"):
         convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"), "q4_0")
+    json.dump(cfg, open(os.path.join(hf, "config.json"), "w"))
+    res = convert_hf_to_gguf(hf, str(tmp_path / "auto.gguf"))  # auto: bf16 weights -> bf16, as llama.cpp
+    assert res["outtype"] == "bf16" and res["types"]["bf16"] > 0
 
 
 @needs_model

@@ -75,12 +75,25 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
 
-def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "f16", *, progress: Progress | None = None) -> dict:
-    """Convert an HF Llama/Mistral/Qwen2 safetensors checkpoint to GGUF; returns a summary dict."""
+def _auto_outtype(ckpt) -> str:
+    """llama.cpp's --outtype auto: the first 2-D bf16 or f16 tensor names the type, else f16."""
+    for name in ckpt.tensor_names:
+        if len(ckpt.shape(name)) >= 2 and ckpt.dtype(name) in ("BF16", "F16"):
+            return ckpt.dtype(name).lower()
+    return "f16"
+
+
+def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "auto", *, progress: Progress | None = None) -> dict:
+    """Convert an HF Llama/Mistral/Qwen2 safetensors checkpoint to GGUF; returns a summary dict.
+
+    outtype: f32, f16, bf16, q8_0, or auto (bf16 or f16 as the checkpoint's weights are, as llama.cpp).
+    """
     hf_dir, out_path = os.fspath(hf_dir), os.fspath(out_path)
-    if outtype not in OUTTYPES:
-        raise ValueError(f"[convert] outtype {outtype!r}, expected one of {', '.join(OUTTYPES)}")
+    if outtype not in (*OUTTYPES, "auto"):
+        raise ValueError(f"[convert] outtype {outtype!r}, expected one of {', '.join(OUTTYPES)}, auto")
     with open_hf_checkpoint(hf_dir) as ckpt:
+        if outtype == "auto":
+            outtype = _auto_outtype(ckpt)
         for name in os.listdir(hf_dir):
             if _same_file(out_path, os.path.join(hf_dir, name)):
                 raise CheckpointError(f"[convert] refusing to overwrite the input file {out_path}")
