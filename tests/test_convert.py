@@ -351,6 +351,13 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
     assert not os.path.exists(tmp_path / "x.gguf")
     with pytest.raises(ValueError, match="outtype"):
         convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"), "q4_0")
+    for bad in ({"num_attention_heads": "4"}, {"vocab_size": [1]}, {"rope_theta": "x"}, {"hidden_size": None},
+                {"rms_norm_eps": float("nan")}, {"max_position_embeddings": 2.5},
+                {"rope_scaling": {"rope_type": "yarn", "factor": 2.0}}, {"rope_scaling": {"rope_type": "dynamic"}}):
+        json.dump({**cfg, **bad}, open(os.path.join(hf, "config.json"), "w"))
+        with pytest.raises(CheckpointError):
+            convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"))
+    assert not os.path.exists(tmp_path / "x.gguf")
     json.dump(cfg, open(os.path.join(hf, "config.json"), "w"))
     res = convert_hf_to_gguf(hf, str(tmp_path / "auto.gguf"))  # auto: bf16 weights -> bf16, as llama.cpp
     assert res["outtype"] == "bf16" and res["types"]["bf16"] > 0

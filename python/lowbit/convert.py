@@ -99,8 +99,9 @@ def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "auto", *, progress: Pro
                 raise CheckpointError(f"[convert] refusing to overwrite the input file {out_path}")
         config = ckpt.config
         arch = gguf_architecture(config)
-        n_head = config["num_attention_heads"]
-        n_head_kv = config.get("num_key_value_heads", n_head)
+        model_md = config_to_gguf_metadata(config, int(OUTTYPES[outtype]))  # validates config.json first
+        n_head = model_md[f"{arch}.attention.head_count"].value
+        n_head_kv = model_md[f"{arch}.attention.head_count_kv"].value
         permute = needs_qk_permutation(arch)
 
         tensors = []
@@ -142,7 +143,7 @@ def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "auto", *, progress: Pro
                     "general.name": GGUFValue(os.path.basename(os.path.abspath(hf_dir)), "string")}
         n_params = sum(int(np.prod(s)) for _, _, s, _, _ in tensors)
         md["general.size_label"] = GGUFValue(gguf.size_label(n_params, n_params, 0, 0), "string")
-        md.update(config_to_gguf_metadata(config, int(OUTTYPES[outtype])))
+        md.update(model_md)
         md["general.quantization_version"] = GGUFValue(gguf.GGML_QUANT_VERSION, "uint32")
         md.update(tokenizer_to_gguf_metadata(hf_dir, config, ckpt.tokenizer_json, ckpt.tokenizer_config))
         write_gguf(out_path, md, [(name, LazyTensor(qtype, shape, produce(hf_name, qtype, qk)))

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -282,18 +282,18 @@ def open_hf_checkpoint(path) -> HFCheckpoint:
 # config.json <-> GGUF metadata
 
 
-def _find(config: dict, keys: Iterable[str]):
-    for k in keys:
-        if k in config:
-            return config[k]
-    return None
-
-
 def _need_int(config: dict, key: str, lo: int = 1) -> int:
     v = config.get(key)
     if type(v) is not int or v < lo:
         raise CheckpointError(f"[config_to_gguf_metadata] config.json {key} must be an integer >= {lo}, got {v!r}")
     return v
+
+
+def _need_float(config: dict, key: str) -> float:
+    v = config.get(key)
+    if type(v) not in (int, float) or not np.isfinite(v):
+        raise CheckpointError(f"[config_to_gguf_metadata] config.json {key} must be a finite number, got {v!r}")
+    return float(v)
 
 
 def gguf_architecture(config: dict) -> str:
@@ -384,21 +384,24 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
         config = {**config, **config["text_config"]}
     # llama.cpp's converter reads config.json through transformers' AutoConfig, which fills defaults
     config = {**_CONFIG_DEFAULTS[config["architectures"][0]], **config}
-    if config.get("num_key_value_heads") is None and type(config.get("num_attention_heads")) is int:
-        config["num_key_value_heads"] = config["num_attention_heads"]
+    if config.get("num_key_value_heads") is None:
+        config["num_key_value_heads"] = _need_int(config, "num_attention_heads")
+    if config.get("vocab_size") is not None:
+        _need_int(config, "vocab_size")
     if arch == "llama" and config.get("head_dim") is None:
         config["head_dim"] = _need_int(config, "hidden_size") // _need_int(config, "num_attention_heads")
     u32, f32 = "uint32", "float32"
     md: dict[str, GGUFValue] = {}
     md[f"{arch}.block_count"] = GGUFValue(_need_int(config, "num_hidden_layers"), u32)
-    if (n_ctx := _find(config, ["max_position_embeddings", "n_ctx", "n_positions", "max_length"])) is not None:
-        md[f"{arch}.context_length"] = GGUFValue(int(n_ctx), u32)
+    for key in ("max_position_embeddings", "n_ctx", "n_positions", "max_length"):
+        if config.get(key) is not None:
+            md[f"{arch}.context_length"] = GGUFValue(_need_int(config, key), u32)
+            break
     md[f"{arch}.embedding_length"] = GGUFValue(_need_int(config, "hidden_size"), u32)
     md[f"{arch}.feed_forward_length"] = GGUFValue(_need_int(config, "intermediate_size"), u32)
     n_head = _need_int(config, "num_attention_heads")
     md[f"{arch}.attention.head_count"] = GGUFValue(n_head, u32)
-    if config.get("num_key_value_heads") is not None:
-        md[f"{arch}.attention.head_count_kv"] = GGUFValue(_need_int(config, "num_key_value_heads"), u32)
+    md[f"{arch}.attention.head_count_kv"] = GGUFValue(_need_int(config, "num_key_value_heads"), u32)
     rope = config.get("rope_parameters", config.get("rope_scaling")) or {}
     if not isinstance(rope, dict):
         raise CheckpointError(f"[config_to_gguf_metadata] rope_scaling must be an object, got {rope!r}")
@@ -415,14 +418,16 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
             md[f"{arch}.rope.scaling.type"] = GGUFValue("yarn", "string")
             md[f"{arch}.rope.scaling.factor"] = GGUFValue(float(factor), f32)
             md[f"{arch}.rope.scaling.original_context_length"] = GGUFValue(
-                int(rope["original_max_position_embeddings"]), u32)
+                _need_int(rope, "original_max_position_embeddings"), u32)
         elif rope_type not in ("default", "llama3"):  # llama3 is the rope_freqs tensor (llama3_rope_factors)
             raise CheckpointError(f"[config_to_gguf_metadata] rope scaling type {rope_type!r} is not supported "
                                   f"(lowbit converts linear, yarn and llama3)")
     if rope.get("rope_theta") is not None:
-        md[f"{arch}.rope.freq_base"] = GGUFValue(float(rope["rope_theta"]), f32)
-    if (eps := _find(config, ["rms_norm_eps", "norm_eps"])) is not None:
-        md[f"{arch}.attention.layer_norm_rms_epsilon"] = GGUFValue(float(eps), f32)
+        md[f"{arch}.rope.freq_base"] = GGUFValue(_need_float(rope, "rope_theta"), f32)
+    for key in ("rms_norm_eps", "norm_eps"):
+        if config.get(key) is not None:
+            md[f"{arch}.attention.layer_norm_rms_epsilon"] = GGUFValue(_need_float(config, key), f32)
+            break
     if config.get("head_dim") is not None:
         md[f"{arch}.attention.key_length"] = GGUFValue(_need_int(config, "head_dim"), u32)
         md[f"{arch}.attention.value_length"] = GGUFValue(_need_int(config, "head_dim"), u32)
