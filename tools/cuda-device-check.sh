@@ -48,6 +48,7 @@ run_step() {
 
 # ---- environment ----
 {
+  echo "== commit"; git rev-parse HEAD 2>&1; git status --short 2>&1 | head -5
   echo "== nvidia-smi"; nvidia-smi 2>&1 | head -20
   echo "== python"; python3 --version
   python3 -c "import numpy, pybind11; print('numpy', numpy.__version__, 'pybind11', pybind11.__version__)"
