@@ -244,11 +244,13 @@ cudaError_t gemv_q8_dispatch(const uint8_t* w, int64_t row_bytes, const int8_t* 
     return gemv_q8_kernel_launch<F, 32, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
 }
 
-// LOWBIT_CUDA_NO_STAGING=1 turns staging off (read once), to compare or to rule it out.
+// Staging is off unless LOWBIT_CUDA_STAGING=1: on an H100 (sm_90, 2026-11-27, bench/cuda_bench.py) the
+// direct-load kernel was faster at m = 1..32 for every type but q6_K (e.g. q4_0 28672x4096 m=1: 31.7 us
+// direct vs 40.4 us staged), so L1 already merges the narrow loads there; kept for older parts.
 inline bool staging_enabled() {
     static const bool enabled = [] {
-        const char* v = std::getenv("LOWBIT_CUDA_NO_STAGING");
-        return !(v && *v && std::strcmp(v, "0") != 0);
+        const char* v = std::getenv("LOWBIT_CUDA_STAGING");
+        return v && *v && std::strcmp(v, "0") != 0;
     }();
     return enabled;
 }
