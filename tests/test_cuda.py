@@ -245,6 +245,49 @@ def test_integer_gemv_host_build(qtype):
                 assert _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd) <= TOL_VS_CPU_MATMUL
 
 
+MMA_TYPES = ["q4_0", "q4_1", "q8_0"]  # kernel="mma" (int8 tensor cores, gemv_mma.cuh)
+M_MMA = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 31, 32]
+# n: not multiples of the 16-row tile; k: 1, 3, 5, 7 units (not multiples of the 4 warps that split k), 16
+N_MMA = [1, 5, 17, 33]
+K_MMA = [32, 96, 160, 224, 512]
+
+
+@needs_extension
+@pytest.mark.parametrize("qtype", MMA_TYPES)
+def test_mma_gemv_host_build(qtype):
+    # The tensor-core kernel's per-lane code (fragment loads, bounds, scaling, split k) run for 32
+    # lanes with a host model of mma.m16n8k32 written from the PTX fragment layout: equal to the
+    # dp4a GEMV's host build (the same integer sums, fp32 rounding order aside).
+    from inputs import make_input
+    assert qtype in lcuda._cuda.gemv_mma_types()
+    for dist in ("normal", "heavy_tailed", "integers"):
+        for m in ([1, 8, 9, 32] if dist != "normal" else M_MMA):
+            for n in N_MMA:
+                for k in K_MMA:
+                    if dist != "normal" and (n, k) not in ((17, 96), (33, 224)):
+                        continue
+                    qt = lowbit.quantize(make_input(dist, n, k, seed=1), qtype)
+                    x = make_input(dist, m, k, seed=2)
+                    wd = lowbit.dequantize(qt)
+                    y = lcuda._cuda.gemv_mma_host(qtype, qt.data.reshape(n, -1), x)
+                    assert y.shape == (m, n)
+                    y_q8 = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x)
+                    err = _rel_err(y, y_q8.astype(np.float64), x, wd)
+                    assert err <= TOL_SAME_ALGO, f"{qtype} {dist} m={m} n={n} k={k}: vs gemv_q8_host {err:.2e}"
+                    ref_q8 = _q8_blocks_emulated(x) @ wd.astype(np.float64).T
+                    assert _rel_err(y, ref_q8, x, wd) <= TOL_SAME_ALGO, f"{qtype} {dist} m={m} n={n} k={k}"
+
+
+@needs_extension
+def test_mma_host_build_rejects_bad_input():
+    qt = _weights("q4_0", 3, 64)
+    with pytest.raises(ValueError, match="bad shapes"):
+        lcuda._cuda.gemv_mma_host("q4_0", qt.data.reshape(3, -1), np.zeros((33, 64), np.float32))
+    qk = _weights("q4_k", 3, 256)
+    with pytest.raises(ValueError, match="no mma kernel"):
+        lcuda._cuda.gemv_mma_host("q4_k", qk.data.reshape(3, -1), np.zeros((1, 256), np.float32))
+
+
 # ---- on a GPU ----
 
 @pytest.mark.cuda
@@ -355,6 +398,64 @@ def test_large_gemv_and_gemm_shapes():
             x = np.random.default_rng(m).standard_normal((m, 2048)).astype(np.float32)
             err = _rel_err(lowbit.matmul(x, wc), x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
             assert err <= (TOL_GEMV_Q8 if m <= lcuda._cuda.gemv_max_rows(qtype) else TOL_GEMM), f"{qtype} m={m}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", MMA_TYPES)
+@pytest.mark.parametrize("m", M_MMA)
+def test_mma_kernel_against_cpu_reference(qtype, m):
+    # kernel="mma": int8 tensor cores. Same numerics as the dp4a GEMV, so it must match that kernel's
+    # host build and the lane-by-lane host run of its own code to fp32 rounding.
+    for k in K_MMA:
+        for n in N_MMA + [67]:
+            qt = _weights(qtype, n, k, seed=m)
+            wc = qt.to("cuda")
+            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
+            wd = lowbit.dequantize(qt)
+            y = lcuda.matmul(x, wc, kernel="mma")
+            assert isinstance(y, np.ndarray) and y.shape == (m, n) and np.all(np.isfinite(y))
+            ref = x.astype(np.float64) @ wd.astype(np.float64).T
+            err = _rel_err(y, ref, x, wd)
+            assert err <= TOL_GEMV_Q8, f"{qtype} m={m} n={n} k={k}: rel err {err:.2e}"
+            err = _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd)
+            assert err <= TOL_VS_CPU_MATMUL, f"{qtype} m={m} n={n} k={k}: vs CPU matmul {err:.2e}"
+            y_q8 = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            err = _rel_err(y, y_q8, x, wd)
+            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_q8_host {err:.2e}"
+            y_mh = lcuda._cuda.gemv_mma_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            err = _rel_err(y, y_mh, x, wd)
+            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_mma_host {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", MMA_TYPES)
+def test_mma_kernel_large_shapes_match_default_gemv(qtype):
+    # Thousands of 16-row tiles and long k (each warp loops over many units): equal to the default
+    # integer GEMV, whose numerics it shares.
+    n, k = (1000, 2048) if QUICK else (4099, 4096)
+    qt = _weights(qtype, n, k)
+    wc = qt.to("cuda")
+    wd = lowbit.dequantize(qt)
+    for m in (1, 2, 16, 32):
+        x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+        y = lcuda.matmul(x, wc, kernel="mma")
+        err = _rel_err(y, lcuda.matmul(x, wc, kernel="gemv").astype(np.float64), x, wd)
+        assert err <= TOL_SAME_ALGO, f"{qtype} m={m}: mma vs gemv {err:.2e}"
+        err = _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
+        assert err <= TOL_GEMV_Q8, f"{qtype} m={m}: {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_mma_kernel_bad_requests_are_value_errors():
+    qk = _weights("q4_k", 3, 256).to("cuda")
+    with pytest.raises(ValueError, match="no kernel 'mma'"):
+        lcuda.matmul(np.zeros((1, 256), np.float32), qk, kernel="mma")
+    q4 = _weights("q4_0", 3, 64).to("cuda")
+    with pytest.raises(ValueError, match="m <= 32"):
+        lcuda.matmul(np.zeros((33, 64), np.float32), q4, kernel="mma")
 
 
 # ---- DLPack, streams ----

@@ -146,7 +146,8 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // with a row pitch that is a multiple of 16 floats; other inputs are staged into such a copy.
 // kernel: "auto" (GEMV up to the format's gemv_max_rows: the integer one, m <= 32, where the format has
 // it, else fp32, m <= 8; GEMM above), or "gemv_f32",
-// "gemv", "gemm" to force one (tests and benchmarks compare them).
+// "gemv", "gemm" to force one (tests and benchmarks compare them), or "mma" (the int8 tensor-core
+// kernel, m <= 32, q4_0 / q4_1 / q8_0: not chosen by "auto" until it has been measured faster).
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
             uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel) {
     const std::string op = "matmul";
@@ -162,9 +163,12 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     else if (kernel == "gemv") fn = fk.gemv;
     else if (kernel == "gemv_unstaged") fn = fk.gemv_unstaged;
     else if (kernel == "gemm") fn = fk.gemm;
+    else if (kernel == "mma") fn = fk.gemv_mma;
     else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
     if (!fn) throw std::invalid_argument("[matmul] no kernel '" + kernel + "' for " + std::string(ti.name));
-    const int64_t max_rows = fn == fk.gemv || fn == fk.gemv_unstaged ? fk.gemv_max_rows : kGemvMaxRows;
+    const int64_t max_rows = fn == fk.gemv || fn == fk.gemv_unstaged ? fk.gemv_max_rows
+                             : fn == fk.gemv_mma                     ? kGemvMmaMaxRows
+                                                                     : kGemvMaxRows;
     if (fn != fk.gemm && m > max_rows)
         throw std::invalid_argument("[matmul] this GEMV kernel takes m <= " + std::to_string(max_rows) + " rows");
     DeviceScope scope(w.device(), op);
@@ -422,6 +426,32 @@ py::array_t<float> gemv_q8_host(const std::string& qtype, py::array_t<uint8_t, p
     return y;
 }
 
+// The tensor-core GEMV's lane-by-lane host run (gemv_mma.cuh). w: (n, row_bytes) uint8; x: (m, k) -> (m, n)
+py::array_t<float> gemv_mma_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> w,
+                                 py::array_t<float, py::array::c_style> x) {
+    const std::string op = "gemv_mma_host";
+    const TypeInfo& ti = type_or_throw(op, qtype);
+    const FormatKernels& fk = kernels_or_throw(op, ti);
+    if (!fk.gemv_mma_host) throw std::invalid_argument("[gemv_mma_host] no mma kernel for " + std::string(ti.name));
+    if (x.ndim() != 2 || w.ndim() != 2) throw std::invalid_argument("[gemv_mma_host] w and x must be 2-D");
+    const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
+    if (m < 1 || m > kGemvMmaMaxRows || k < 32 || k % ti.block_size || w.shape(1) != row_bytes(ti, k))
+        throw std::invalid_argument("[gemv_mma_host] bad shapes");
+    py::array_t<float> y({m, n});
+    fk.gemv_mma_host(w.data(), row_bytes(ti, k), x.data(), y.mutable_data(), m, n, k);
+    return y;
+}
+
+py::list gemv_mma_types() {
+    py::list names;
+    for (int i = 0; i < kTypeCount; ++i) {
+        const TypeInfo& ti = type_info(static_cast<QType>(i));
+        const FormatKernels* fk = format_kernels(ti.type);
+        if (fk && fk->gemv_mma) names.append(ti.name);
+    }
+    return names;
+}
+
 py::list gemv_q8_types() {
     py::list names;
     for (int i = 0; i < kTypeCount; ++i) {
@@ -475,6 +505,8 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"));
     m.def("gemv_q8_host", &gemv_q8_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
     m.def("gemv_q8_types", &gemv_q8_types);
+    m.def("gemv_mma_host", &gemv_mma_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
+    m.def("gemv_mma_types", &gemv_mma_types);
     m.attr("compiled_archs") = LOWBIT_CUDA_ARCHS;
     m.def("gemv_max_rows", [](const std::string& qtype) {
         return kernels_or_throw("gemv_max_rows", type_or_throw("gemv_max_rows", qtype)).gemv_max_rows;

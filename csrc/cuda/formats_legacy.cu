@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "../core/blocks.h"
-#include "gemv_q8.cuh"
+#include "gemv_mma.cuh"
 
 namespace lowbit::cuda {
 namespace {
@@ -41,6 +41,17 @@ struct FormatQ4_0 {
         out.scale = d;
         out.offset = -8.f * d;
     }
+    // Words t and 4+t of load_unit's Unit32 (weights 4t..4t+3 and 16+4t..16+4t+3), for gemv_mma.
+    LOWBIT_HD static void load_mma_words(const uint8_t* row, int64_t u, int t, int& lo, int& hi, float& scale,
+                                         float& offset) {
+        const uint8_t* b = row + u * int64_t(sizeof(block_q4_0));
+        const float d = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_0, d)));
+        const uint32_t v = load_u32_a2(b + offsetof(block_q4_0, qs) + 4 * t);
+        lo = int(v & 0x0F0F0F0Fu);
+        hi = int((v >> 4) & 0x0F0F0F0Fu);
+        scale = d;
+        offset = -8.f * d;
+    }
 };
 
 struct FormatQ4_1 {
@@ -67,6 +78,15 @@ struct FormatQ4_1 {
         }
         out.scale = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, d)));
         out.offset = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, m)));
+    }
+    LOWBIT_HD static void load_mma_words(const uint8_t* row, int64_t u, int t, int& lo, int& hi, float& scale,
+                                         float& offset) {
+        const uint8_t* b = row + u * int64_t(sizeof(block_q4_1));
+        const uint32_t v = load_u32_a2(b + offsetof(block_q4_1, qs) + 4 * t);
+        lo = int(v & 0x0F0F0F0Fu);
+        hi = int((v >> 4) & 0x0F0F0F0Fu);
+        scale = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, d)));
+        offset = fp16_bits_to_f32(load_u16(b + offsetof(block_q4_1, m)));
     }
 };
 
@@ -119,16 +139,25 @@ struct FormatQ8_0 {
         out.scale = fp16_bits_to_f32(load_u16(b + offsetof(block_q8_0, d)));
         out.offset = 0.f;
     }
+    LOWBIT_HD static void load_mma_words(const uint8_t* row, int64_t u, int t, int& lo, int& hi, float& scale,
+                                         float& offset) {
+        const uint8_t* b = row + u * int64_t(sizeof(block_q8_0));
+        const uint8_t* qs = b + offsetof(block_q8_0, qs);
+        lo = int(load_u32_a2(qs + 4 * t));
+        hi = int(load_u32_a2(qs + 16 + 4 * t));
+        scale = fp16_bits_to_f32(load_u16(b + offsetof(block_q8_0, d)));
+        offset = 0.f;
+    }
 };
 
 }  // namespace
 
 void register_legacy_formats(FormatKernels* table) {
-    table[int(QType::Q4_0)] = make_format_kernels_q8<FormatQ4_0>();
-    table[int(QType::Q4_1)] = make_format_kernels_q8<FormatQ4_1>();
+    table[int(QType::Q4_0)] = with_gemv_mma<FormatQ4_0>(make_format_kernels_q8<FormatQ4_0>());
+    table[int(QType::Q4_1)] = with_gemv_mma<FormatQ4_1>(make_format_kernels_q8<FormatQ4_1>());
     table[int(QType::Q5_0)] = make_format_kernels<FormatQ5_0>();
     table[int(QType::Q5_1)] = make_format_kernels<FormatQ5_1>();
-    table[int(QType::Q8_0)] = make_format_kernels_q8<FormatQ8_0>();
+    table[int(QType::Q8_0)] = with_gemv_mma<FormatQ8_0>(make_format_kernels_q8<FormatQ8_0>());
 }
 
 }  // namespace lowbit::cuda

@@ -32,10 +32,14 @@ struct FormatKernels {
     MatmulFn gemm = nullptr;            // any m: fp16 tensor-core tiles (wmma 16x16x16), fp32 accumulation
     DecodeHostFn decode_host = nullptr; // for tests without a GPU
     GemvHostFn gemv_q8_host = nullptr;  // set with the integer GEMV (gemv_q8.cuh): q8 activations, dp4a
+    MatmulFn gemv_mma = nullptr;        // m <= kMmaMaxRows: q8 activations, int8 tensor cores (gemv_mma.cuh);
+                                        // only on request (kernel="mma"), sm_80+
+    GemvHostFn gemv_mma_host = nullptr; // its lane-by-lane host run (host model of the mma)
 };
 
 constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
 constexpr int64_t kGemvQ8MaxRows = 32;  // integer GEMV: weights decoded once serve up to 32 rows
+constexpr int64_t kGemvMmaMaxRows = 32; // int8 tensor-core GEMV: 4 column tiles of 8 activation rows
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 //

@@ -290,7 +290,7 @@ def _check_out(op: str, out, shape, device_index: int):
     return out
 
 
-_KERNELS = ("auto", "gemv", "gemv_unstaged", "gemv_f32", "gemm")
+_KERNELS = ("auto", "gemv", "gemv_unstaged", "gemv_f32", "gemm", "mma")
 
 
 def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = None, kernel: str = "auto"):
@@ -300,7 +300,8 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     m = rows of x. GEMV kernels for small m: q4_0, q4_1, q8_0, q4_k, q5_k, q6_k (m <= 32) quantize x to
     8 bits per value in blocks of 32 (as llama.cpp's CUDA backend does) and use int8 dot products; the
     other types (m <= 8) keep x in fp32. Larger m: the tensor-core GEMM (fp16 tiles, fp32 accumulation).
-    kernel: "auto", or "gemv" / "gemv_unstaged" / "gemv_f32" / "gemm" to force one (tests, benchmarks)."""
+    kernel: "auto", or "gemv" / "gemv_unstaged" / "gemv_f32" / "gemm" to force one (tests, benchmarks);
+    "mma": int8 tensor cores (m <= 32; q4_0, q4_1, q8_0; compute capability >= 8.0), opt-in until measured."""
     op = "matmul"
     if kernel not in _KERNELS:
         raise ValueError(f"[{op}] kernel must be one of {_KERNELS}, got {kernel!r}")
