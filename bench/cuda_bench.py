@@ -9,7 +9,8 @@ weights from DRAM rather than L2. Reported per (type, shape, m):
   frac_of_copy_bw    weight_gbps / device-to-device copy bandwidth (read + write bytes / time)
   vs_cublas_fp16     cuBLAS fp16 time (torch.matmul, fp16 weights, same shape) / lowbit time
   us_<kernel>        the same case forced to another kernel (gemv_unstaged, gemv_f32, gemm, and mma: int8
-                     tensor cores, m <= 32, q4_0/q4_1/q8_0; with frac_of_copy_bw_mma, vs_cublas_fp16_mma)
+                     tensor cores, m <= 32, q4_0/q4_1/q8_0; gemv_async: cp.async-fed integer GEMV, m <= 8;
+                     each with frac_of_copy_bw_<kernel>, vs_cublas_fp16_<kernel>)
 Progress goes to stderr; every failure is recorded in the JSON ("errors") and the run goes on.
 """
 
@@ -170,6 +171,7 @@ def main() -> int:
 
     l2 = int(info["l2_bytes"])
     mma_types = set(_cuda.gemv_mma_types()) if hasattr(_cuda, "gemv_mma_types") else set()
+    async_types = set(_cuda.gemv_async_types()) if hasattr(_cuda, "gemv_async_types") else set()
     shapes = SHAPES[:1] if args.quick else SHAPES
     iters = 20 if args.quick else 50
     cublas: dict = {}
@@ -210,6 +212,11 @@ def main() -> int:
                         case["frac_of_copy_bw_mma"] = qt.nbytes / (case["us_mma"] * 1e-3) / 1e6 / copy_gbps
                         if (n, k, m) in cublas:
                             case["vs_cublas_fp16_mma"] = cublas[(n, k, m)] * 1e3 / case["us_mma"]
+                    if m <= 8 and qtype in async_types:  # cp.async-fed integer GEMV (opt-in)
+                        case["us_gemv_async"] = lowbit_ms(_cuda, ws, m, iters, "gemv_async") * 1e3
+                        case["frac_of_copy_bw_gemv_async"] = qt.nbytes / (case["us_gemv_async"] * 1e-3) / 1e6 / copy_gbps
+                        if (n, k, m) in cublas:
+                            case["vs_cublas_fp16_gemv_async"] = cublas[(n, k, m)] * 1e3 / case["us_gemv_async"]
                     if m <= 64:  # the tensor-core kernel at small m, for comparison
                         case["us_gemm"] = lowbit_ms(_cuda, ws, m, iters, "gemm") * 1e3
                     if (n, k, m) in cublas:
@@ -218,7 +225,8 @@ def main() -> int:
                     log(f"{qtype:5s} {n}x{k} m={m:3d}: {case['us']:8.1f} us {case['weight_gbps']:6.0f} GB/s "
                         f"({100 * case['frac_of_copy_bw']:.0f}% of copy) "
                         f"x{case.get('vs_cublas_fp16', float('nan')):.2f} vs cuBLAS fp16"
-                        + (f"; mma {case['us_mma']:.1f} us" if "us_mma" in case else ""))
+                        + (f"; mma {case['us_mma']:.1f} us" if "us_mma" in case else "")
+                        + (f"; gemv_async {case['us_gemv_async']:.1f} us" if "us_gemv_async" in case else ""))
                 except Exception:
                     case["error"] = traceback.format_exc()
                     result["errors"].append({"step": f"{qtype} {n}x{k} m={m}", "error": case["error"]})

@@ -288,6 +288,17 @@ def test_mma_host_build_rejects_bad_input():
         lcuda._cuda.gemv_mma_host("q4_k", qk.data.reshape(3, -1), np.zeros((1, 256), np.float32))
 
 
+ASYNC_TYPES = ["q4_0", "q4_1", "q8_0", "q4_k", "q5_k"]  # kernel="gemv_async" (gemv_async.cuh)
+
+
+@needs_extension
+def test_opt_in_kernel_types():
+    # kernel="mma" needs one scale per 32 weights; "gemv_async" 16-byte spans (not q6_K's 840 bytes)
+    assert sorted(lcuda._cuda.gemv_mma_types()) == sorted(MMA_TYPES)
+    assert sorted(lcuda._cuda.gemv_async_types()) == sorted(ASYNC_TYPES)
+    assert {"mma", "gemv_async"} <= set(lcuda._KERNELS)
+
+
 # ---- on a GPU ----
 
 @pytest.mark.cuda
@@ -456,6 +467,63 @@ def test_mma_kernel_bad_requests_are_value_errors():
     q4 = _weights("q4_0", 3, 64).to("cuda")
     with pytest.raises(ValueError, match="m <= 32"):
         lcuda.matmul(np.zeros((33, 64), np.float32), q4, kernel="mma")
+
+
+def _async_k_values(qtype: str) -> list[int]:
+    """Rows of 16-byte multiples (the pipelined path): one span of 32 units or less, 40 units (a span
+    and a tail), 72 units; and for the 32-blocks a row of 3 blocks (54/60/102 bytes: the direct-load
+    fallback)."""
+    if lowbit.type_info(qtype)["block_size"] == 256:
+        return [256, 1280] if QUICK else [256, 1280, 2304]
+    return [96, 768, 1280] if QUICK else [96, 256, 768, 1280, 2304]
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", ASYNC_TYPES)
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 8])
+def test_gemv_async_kernel_against_cpu_reference(qtype, m):
+    # kernel="gemv_async": the dp4a GEMV's numerics (its host build is the reference to fp32 rounding).
+    for k in _async_k_values(qtype):
+        for n in N_VALUES:
+            qt = _weights(qtype, n, k, seed=m)
+            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
+            wd = lowbit.dequantize(qt)
+            y = lcuda.matmul(x, qt.to("cuda"), kernel="gemv_async")
+            assert isinstance(y, np.ndarray) and y.shape == (m, n) and np.all(np.isfinite(y))
+            err = _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
+            assert err <= TOL_GEMV_Q8, f"{qtype} m={m} n={n} k={k}: rel err {err:.2e}"
+            err = _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd)
+            assert err <= TOL_VS_CPU_MATMUL, f"{qtype} m={m} n={n} k={k}: vs CPU matmul {err:.2e}"
+            y_host = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            err = _rel_err(y, y_host, x, wd)
+            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_q8_host {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", ASYNC_TYPES)
+def test_gemv_async_kernel_large_shapes_match_default_gemv(qtype):
+    n, k = (1000, 2048) if QUICK else (4099, 4096)
+    qt = _weights(qtype, n, k)
+    wc = qt.to("cuda")
+    wd = lowbit.dequantize(qt)
+    for m in (1, 4, 8):
+        x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+        y = lcuda.matmul(x, wc, kernel="gemv_async")
+        err = _rel_err(y, lcuda.matmul(x, wc, kernel="gemv").astype(np.float64), x, wd)
+        assert err <= TOL_SAME_ALGO, f"{qtype} m={m}: gemv_async vs gemv {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gemv_async_kernel_bad_requests_are_value_errors():
+    q6 = _weights("q6_k", 3, 256).to("cuda")
+    with pytest.raises(ValueError, match="no kernel 'gemv_async'"):
+        lcuda.matmul(np.zeros((1, 256), np.float32), q6, kernel="gemv_async")
+    q4 = _weights("q4_0", 3, 256).to("cuda")
+    with pytest.raises(ValueError, match="m <= 8"):
+        lcuda.matmul(np.zeros((9, 256), np.float32), q4, kernel="gemv_async")
 
 
 # ---- DLPack, streams ----

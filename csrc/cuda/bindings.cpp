@@ -147,7 +147,8 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // kernel: "auto" (GEMV up to the format's gemv_max_rows: the integer one, m <= 32, where the format has
 // it, else fp32, m <= 8; GEMM above), or "gemv_f32",
 // "gemv", "gemm" to force one (tests and benchmarks compare them), or "mma" (the int8 tensor-core
-// kernel, m <= 32, q4_0 / q4_1 / q8_0: not chosen by "auto" until it has been measured faster).
+// kernel, m <= 32, q4_0 / q4_1 / q8_0) or "gemv_async" (the integer GEMV fed by cp.async, m <= 8;
+// q4_0 / q4_1 / q8_0 / q4_K / q5_K): neither is chosen by "auto" until measured faster.
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
             uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel) {
     const std::string op = "matmul";
@@ -164,10 +165,12 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     else if (kernel == "gemv_unstaged") fn = fk.gemv_unstaged;
     else if (kernel == "gemm") fn = fk.gemm;
     else if (kernel == "mma") fn = fk.gemv_mma;
+    else if (kernel == "gemv_async") fn = fk.gemv_async;
     else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
     if (!fn) throw std::invalid_argument("[matmul] no kernel '" + kernel + "' for " + std::string(ti.name));
     const int64_t max_rows = fn == fk.gemv || fn == fk.gemv_unstaged ? fk.gemv_max_rows
                              : fn == fk.gemv_mma                     ? kGemvMmaMaxRows
+                             : fn == fk.gemv_async                   ? kGemvAsyncMaxRows
                                                                      : kGemvMaxRows;
     if (fn != fk.gemm && m > max_rows)
         throw std::invalid_argument("[matmul] this GEMV kernel takes m <= " + std::to_string(max_rows) + " rows");
@@ -452,6 +455,16 @@ py::list gemv_mma_types() {
     return names;
 }
 
+py::list gemv_async_types() {
+    py::list names;
+    for (int i = 0; i < kTypeCount; ++i) {
+        const TypeInfo& ti = type_info(static_cast<QType>(i));
+        const FormatKernels* fk = format_kernels(ti.type);
+        if (fk && fk->gemv_async) names.append(ti.name);
+    }
+    return names;
+}
+
 py::list gemv_q8_types() {
     py::list names;
     for (int i = 0; i < kTypeCount; ++i) {
@@ -507,6 +520,7 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("gemv_q8_types", &gemv_q8_types);
     m.def("gemv_mma_host", &gemv_mma_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
     m.def("gemv_mma_types", &gemv_mma_types);
+    m.def("gemv_async_types", &gemv_async_types);
     m.attr("compiled_archs") = LOWBIT_CUDA_ARCHS;
     m.def("gemv_max_rows", [](const std::string& qtype) {
         return kernels_or_throw("gemv_max_rows", type_or_throw("gemv_max_rows", qtype)).gemv_max_rows;

@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "../core/blocks.h"
-#include "gemv_q8.cuh"
+#include "gemv_async.cuh"
 
 namespace lowbit::cuda {
 namespace {
@@ -163,8 +163,8 @@ struct FormatQ6_K {
 void register_kquant_formats(FormatKernels* table) {
     table[int(QType::Q2_K)] = make_format_kernels<FormatQ2_K>();
     table[int(QType::Q3_K)] = make_format_kernels<FormatQ3_K>();
-    table[int(QType::Q4_K)] = make_format_kernels_q8<FormatQ45_K<false>>();
-    table[int(QType::Q5_K)] = make_format_kernels_q8<FormatQ45_K<true>>();
+    table[int(QType::Q4_K)] = with_gemv_async<FormatQ45_K<false>>(make_format_kernels_q8<FormatQ45_K<false>>());
+    table[int(QType::Q5_K)] = with_gemv_async<FormatQ45_K<true>>(make_format_kernels_q8<FormatQ45_K<true>>());
     table[int(QType::Q6_K)] = make_format_kernels_q8<FormatQ6_K>();
 }
 

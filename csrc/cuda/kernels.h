@@ -35,11 +35,14 @@ struct FormatKernels {
     MatmulFn gemv_mma = nullptr;        // m <= kMmaMaxRows: q8 activations, int8 tensor cores (gemv_mma.cuh);
                                         // only on request (kernel="mma"), sm_80+
     GemvHostFn gemv_mma_host = nullptr; // its lane-by-lane host run (host model of the mma)
+    MatmulFn gemv_async = nullptr;      // m <= kGemvAsyncMaxRows: the integer GEMV fed by a cp.async pipeline
+                                        // (gemv_async.cuh); only on request (kernel="gemv_async")
 };
 
 constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
 constexpr int64_t kGemvQ8MaxRows = 32;  // integer GEMV: weights decoded once serve up to 32 rows
 constexpr int64_t kGemvMmaMaxRows = 32; // int8 tensor-core GEMV: 4 column tiles of 8 activation rows
+constexpr int64_t kGemvAsyncMaxRows = 8; // cp.async-pipelined integer GEMV (aimed at m = 1)
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 //
