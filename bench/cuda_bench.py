@@ -9,7 +9,8 @@ weights from DRAM rather than L2. Reported per (type, shape, m):
   frac_of_copy_bw    weight_gbps / device-to-device copy bandwidth (read + write bytes / time)
   vs_cublas_fp16     cuBLAS fp16 time (torch.matmul, fp16 weights, same shape) / lowbit time
   us_<kernel>        the same case forced to another kernel (gemv_unstaged, gemv_f32, gemm, and mma: int8
-                     tensor cores, m <= 32, q4_0/q4_1/q8_0; gemv_async: cp.async-fed integer GEMV, m <= 8;
+                     tensor cores, m <= 32, q4_0/q4_1/q8_0; mma_async: the same with cp.async staging;
+                     gemv_async: cp.async-fed integer GEMV, m <= 8;
                      each with frac_of_copy_bw_<kernel>, vs_cublas_fp16_<kernel>)
 Progress goes to stderr; every failure is recorded in the JSON ("errors") and the run goes on.
 """
@@ -207,16 +208,14 @@ def main() -> int:
                         case["us_gemv_unstaged"] = lowbit_ms(_cuda, ws, m, iters, "gemv_unstaged") * 1e3
                     if m <= 8:  # the fp32-activation GEMV, for comparison
                         case["us_gemv_f32"] = lowbit_ms(_cuda, ws, m, iters, "gemv_f32") * 1e3
-                    if m <= 32 and qtype in mma_types:  # int8 tensor cores (kernel="mma", opt-in)
-                        case["us_mma"] = lowbit_ms(_cuda, ws, m, iters, "mma") * 1e3
-                        case["frac_of_copy_bw_mma"] = qt.nbytes / (case["us_mma"] * 1e-3) / 1e6 / copy_gbps
+                    opt_in = [name for name, types, max_m in (("mma", mma_types, 32), ("mma_async", mma_types, 32),
+                                                              ("gemv_async", async_types, 8))
+                              if qtype in types and m <= max_m]
+                    for name in opt_in:  # candidates for the default, opt-in until measured faster
+                        case[f"us_{name}"] = us = lowbit_ms(_cuda, ws, m, iters, name) * 1e3
+                        case[f"frac_of_copy_bw_{name}"] = qt.nbytes / (us * 1e-3) / 1e6 / copy_gbps
                         if (n, k, m) in cublas:
-                            case["vs_cublas_fp16_mma"] = cublas[(n, k, m)] * 1e3 / case["us_mma"]
-                    if m <= 8 and qtype in async_types:  # cp.async-fed integer GEMV (opt-in)
-                        case["us_gemv_async"] = lowbit_ms(_cuda, ws, m, iters, "gemv_async") * 1e3
-                        case["frac_of_copy_bw_gemv_async"] = qt.nbytes / (case["us_gemv_async"] * 1e-3) / 1e6 / copy_gbps
-                        if (n, k, m) in cublas:
-                            case["vs_cublas_fp16_gemv_async"] = cublas[(n, k, m)] * 1e3 / case["us_gemv_async"]
+                            case[f"vs_cublas_fp16_{name}"] = cublas[(n, k, m)] * 1e3 / us
                     if m <= 64:  # the tensor-core kernel at small m, for comparison
                         case["us_gemm"] = lowbit_ms(_cuda, ws, m, iters, "gemm") * 1e3
                     if (n, k, m) in cublas:
@@ -225,8 +224,7 @@ def main() -> int:
                     log(f"{qtype:5s} {n}x{k} m={m:3d}: {case['us']:8.1f} us {case['weight_gbps']:6.0f} GB/s "
                         f"({100 * case['frac_of_copy_bw']:.0f}% of copy) "
                         f"x{case.get('vs_cublas_fp16', float('nan')):.2f} vs cuBLAS fp16"
-                        + (f"; mma {case['us_mma']:.1f} us" if "us_mma" in case else "")
-                        + (f"; gemv_async {case['us_gemv_async']:.1f} us" if "us_gemv_async" in case else ""))
+                        + "".join(f"; {name} {case[f'us_{name}']:.1f} us" for name in opt_in))
                 except Exception:
                     case["error"] = traceback.format_exc()
                     result["errors"].append({"step": f"{qtype} {n}x{k} m={m}", "error": case["error"]})

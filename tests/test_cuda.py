@@ -296,7 +296,7 @@ def test_opt_in_kernel_types():
     # kernel="mma" needs one scale per 32 weights; "gemv_async" 16-byte spans (not q6_K's 840 bytes)
     assert sorted(lcuda._cuda.gemv_mma_types()) == sorted(MMA_TYPES)
     assert sorted(lcuda._cuda.gemv_async_types()) == sorted(ASYNC_TYPES)
-    assert {"mma", "gemv_async"} <= set(lcuda._KERNELS)
+    assert {"mma", "mma_async", "gemv_async"} <= set(lcuda._KERNELS)
 
 
 # ---- on a GPU ----
@@ -409,121 +409,6 @@ def test_large_gemv_and_gemm_shapes():
             x = np.random.default_rng(m).standard_normal((m, 2048)).astype(np.float32)
             err = _rel_err(lowbit.matmul(x, wc), x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
             assert err <= (TOL_GEMV_Q8 if m <= lcuda._cuda.gemv_max_rows(qtype) else TOL_GEMM), f"{qtype} m={m}"
-
-
-@pytest.mark.cuda
-@needs_gpu
-@pytest.mark.parametrize("qtype", MMA_TYPES)
-@pytest.mark.parametrize("m", M_MMA)
-def test_mma_kernel_against_cpu_reference(qtype, m):
-    # kernel="mma": int8 tensor cores. Same numerics as the dp4a GEMV, so it must match that kernel's
-    # host build and the lane-by-lane host run of its own code to fp32 rounding.
-    for k in K_MMA:
-        for n in N_MMA + ([] if QUICK else [67]):
-            qt = _weights(qtype, n, k, seed=m)
-            wc = qt.to("cuda")
-            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
-            wd = lowbit.dequantize(qt)
-            y = lcuda.matmul(x, wc, kernel="mma")
-            assert isinstance(y, np.ndarray) and y.shape == (m, n) and np.all(np.isfinite(y))
-            ref = x.astype(np.float64) @ wd.astype(np.float64).T
-            err = _rel_err(y, ref, x, wd)
-            assert err <= TOL_GEMV_Q8, f"{qtype} m={m} n={n} k={k}: rel err {err:.2e}"
-            err = _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd)
-            assert err <= TOL_VS_CPU_MATMUL, f"{qtype} m={m} n={n} k={k}: vs CPU matmul {err:.2e}"
-            y_q8 = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
-            err = _rel_err(y, y_q8, x, wd)
-            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_q8_host {err:.2e}"
-            y_mh = lcuda._cuda.gemv_mma_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
-            err = _rel_err(y, y_mh, x, wd)
-            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_mma_host {err:.2e}"
-
-
-@pytest.mark.cuda
-@needs_gpu
-@pytest.mark.parametrize("qtype", MMA_TYPES)
-def test_mma_kernel_large_shapes_match_default_gemv(qtype):
-    # Thousands of 16-row tiles and long k (each warp loops over many units): equal to the default
-    # integer GEMV, whose numerics it shares.
-    n, k = (1000, 2048) if QUICK else (4099, 4096)
-    qt = _weights(qtype, n, k)
-    wc = qt.to("cuda")
-    wd = lowbit.dequantize(qt)
-    for m in (1, 2, 16, 32):
-        x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
-        y = lcuda.matmul(x, wc, kernel="mma")
-        err = _rel_err(y, lcuda.matmul(x, wc, kernel="gemv").astype(np.float64), x, wd)
-        assert err <= TOL_SAME_ALGO, f"{qtype} m={m}: mma vs gemv {err:.2e}"
-        err = _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
-        assert err <= TOL_GEMV_Q8, f"{qtype} m={m}: {err:.2e}"
-
-
-@pytest.mark.cuda
-@needs_gpu
-def test_mma_kernel_bad_requests_are_value_errors():
-    qk = _weights("q4_k", 3, 256).to("cuda")
-    with pytest.raises(ValueError, match="no kernel 'mma'"):
-        lcuda.matmul(np.zeros((1, 256), np.float32), qk, kernel="mma")
-    q4 = _weights("q4_0", 3, 64).to("cuda")
-    with pytest.raises(ValueError, match="m <= 32"):
-        lcuda.matmul(np.zeros((33, 64), np.float32), q4, kernel="mma")
-
-
-def _async_k_values(qtype: str) -> list[int]:
-    """Rows of 16-byte multiples (the pipelined path): one span of 32 units or less, 40 units (a span
-    and a tail), 72 units; and for the 32-blocks a row of 3 blocks (54/60/102 bytes: the direct-load
-    fallback)."""
-    if lowbit.type_info(qtype)["block_size"] == 256:
-        return [256, 1280] if QUICK else [256, 1280, 2304]
-    return [96, 768, 1280] if QUICK else [96, 256, 768, 1280, 2304]
-
-
-@pytest.mark.cuda
-@needs_gpu
-@pytest.mark.parametrize("qtype", ASYNC_TYPES)
-@pytest.mark.parametrize("m", [1, 2, 3, 5, 8])
-def test_gemv_async_kernel_against_cpu_reference(qtype, m):
-    # kernel="gemv_async": the dp4a GEMV's numerics (its host build is the reference to fp32 rounding).
-    for k in _async_k_values(qtype):
-        for n in N_VALUES:
-            qt = _weights(qtype, n, k, seed=m)
-            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
-            wd = lowbit.dequantize(qt)
-            y = lcuda.matmul(x, qt.to("cuda"), kernel="gemv_async")
-            assert isinstance(y, np.ndarray) and y.shape == (m, n) and np.all(np.isfinite(y))
-            err = _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
-            assert err <= TOL_GEMV_Q8, f"{qtype} m={m} n={n} k={k}: rel err {err:.2e}"
-            err = _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd)
-            assert err <= TOL_VS_CPU_MATMUL, f"{qtype} m={m} n={n} k={k}: vs CPU matmul {err:.2e}"
-            y_host = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
-            err = _rel_err(y, y_host, x, wd)
-            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_q8_host {err:.2e}"
-
-
-@pytest.mark.cuda
-@needs_gpu
-@pytest.mark.parametrize("qtype", ASYNC_TYPES)
-def test_gemv_async_kernel_large_shapes_match_default_gemv(qtype):
-    n, k = (1000, 2048) if QUICK else (4099, 4096)
-    qt = _weights(qtype, n, k)
-    wc = qt.to("cuda")
-    wd = lowbit.dequantize(qt)
-    for m in (1, 4, 8):
-        x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
-        y = lcuda.matmul(x, wc, kernel="gemv_async")
-        err = _rel_err(y, lcuda.matmul(x, wc, kernel="gemv").astype(np.float64), x, wd)
-        assert err <= TOL_SAME_ALGO, f"{qtype} m={m}: gemv_async vs gemv {err:.2e}"
-
-
-@pytest.mark.cuda
-@needs_gpu
-def test_gemv_async_kernel_bad_requests_are_value_errors():
-    q6 = _weights("q6_k", 3, 256).to("cuda")
-    with pytest.raises(ValueError, match="no kernel 'gemv_async'"):
-        lcuda.matmul(np.zeros((1, 256), np.float32), q6, kernel="gemv_async")
-    q4 = _weights("q4_0", 3, 256).to("cuda")
-    with pytest.raises(ValueError, match="m <= 8"):
-        lcuda.matmul(np.zeros((9, 256), np.float32), q4, kernel="gemv_async")
 
 
 # ---- DLPack, streams ----
@@ -701,3 +586,133 @@ def test_offloaded_model_matches_cpu(n_gpu_layers):
     err = np.max(np.abs(a - b)) / np.std(a)
     assert err < 0.1, f"max |cpu - gpu| = {err:.3f} logit std"
     assert np.mean(np.argmax(a, -1) == np.argmax(b, -1)) >= 0.75
+
+
+# ---- opt-in kernels (kernel="mma", "mma_async", "gemv_async"): last in the file, so a fault in
+# one (a sticky CUDA error poisons the process's context) cannot hide the results of the default paths ----
+
+# GPU shapes for the mma kernels: K_MMA plus rows of 16-byte multiples (mma_async's cp.async path;
+# the others take its direct fallback): q4_1 k=128 (a partial stage of 4 units), 512 (2 stages of 8
+# units: two of the 4 warps idle), 1280 (5 stages: 2, 2, 1, 0 per warp).
+K_MMA_GPU = [96, 512, 1280] if QUICK else K_MMA + [128, 1280]
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", MMA_TYPES)
+@pytest.mark.parametrize("m", M_MMA)
+def test_mma_kernel_against_cpu_reference(qtype, m):
+    # kernel="mma" / "mma_async": int8 tensor cores. Same numerics as the dp4a GEMV, so they must match
+    # that kernel's host build and the lane-by-lane host run of the mma code to fp32 rounding.
+    for k in K_MMA_GPU:
+        for n in N_MMA + ([] if QUICK else [67]):
+            qt = _weights(qtype, n, k, seed=m)
+            wc = qt.to("cuda")
+            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
+            wd = lowbit.dequantize(qt)
+            ref = x.astype(np.float64) @ wd.astype(np.float64).T
+            y_cpu = lowbit.matmul(x, qt).astype(np.float64)
+            y_q8 = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            y_mh = lcuda._cuda.gemv_mma_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            for kernel in ("mma", "mma_async"):
+                y = lcuda.matmul(x, wc, kernel=kernel)
+                where = f"{kernel} {qtype} m={m} n={n} k={k}"
+                assert isinstance(y, np.ndarray) and y.shape == (m, n) and np.all(np.isfinite(y)), where
+                err = _rel_err(y, ref, x, wd)
+                assert err <= TOL_GEMV_Q8, f"{where}: rel err {err:.2e}"
+                err = _rel_err(y, y_cpu, x, wd)
+                assert err <= TOL_VS_CPU_MATMUL, f"{where}: vs CPU matmul {err:.2e}"
+                err = _rel_err(y, y_q8, x, wd)
+                assert err <= TOL_SAME_ALGO, f"{where}: vs gemv_q8_host {err:.2e}"
+                err = _rel_err(y, y_mh, x, wd)
+                assert err <= TOL_SAME_ALGO, f"{where}: vs gemv_mma_host {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("kernel", ["mma", "mma_async"])
+@pytest.mark.parametrize("qtype", MMA_TYPES)
+def test_mma_kernel_large_shapes_match_default_gemv(qtype, kernel):
+    # Thousands of 16-row tiles and long k (each warp loops over many units): equal to the default
+    # integer GEMV, whose numerics it shares.
+    n, k = (1000, 2048) if QUICK else (4099, 4096)
+    qt = _weights(qtype, n, k)
+    wc = qt.to("cuda")
+    wd = lowbit.dequantize(qt)
+    for m in (1, 2, 16, 32):
+        x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+        y = lcuda.matmul(x, wc, kernel=kernel)
+        err = _rel_err(y, lcuda.matmul(x, wc, kernel="gemv").astype(np.float64), x, wd)
+        assert err <= TOL_SAME_ALGO, f"{qtype} m={m}: {kernel} vs gemv {err:.2e}"
+        err = _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
+        assert err <= TOL_GEMV_Q8, f"{qtype} m={m}: {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_mma_kernel_bad_requests_are_value_errors():
+    qk = _weights("q4_k", 3, 256).to("cuda")
+    q4 = _weights("q4_0", 3, 256).to("cuda")
+    for kernel in ("mma", "mma_async"):
+        with pytest.raises(ValueError, match=f"no kernel '{kernel}'"):
+            lcuda.matmul(np.zeros((1, 256), np.float32), qk, kernel=kernel)
+        with pytest.raises(ValueError, match="m <= 32"):
+            lcuda.matmul(np.zeros((33, 256), np.float32), q4, kernel=kernel)
+
+
+def _async_k_values(qtype: str) -> list[int]:
+    """Rows of 16-byte multiples (the pipelined path): one span of 32 units or less, 40 units (a span
+    and a tail), 72 units; and for the 32-blocks a row of 3 blocks (54/60/102 bytes: the direct-load
+    fallback)."""
+    if lowbit.type_info(qtype)["block_size"] == 256:
+        return [256, 1280] if QUICK else [256, 1280, 2304]
+    return [96, 768, 1280] if QUICK else [96, 256, 768, 1280, 2304]
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", ASYNC_TYPES)
+@pytest.mark.parametrize("m", [1, 2, 3, 5, 8])
+def test_gemv_async_kernel_against_cpu_reference(qtype, m):
+    # kernel="gemv_async": the dp4a GEMV's numerics (its host build is the reference to fp32 rounding).
+    for k in _async_k_values(qtype):
+        for n in N_VALUES:
+            qt = _weights(qtype, n, k, seed=m)
+            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
+            wd = lowbit.dequantize(qt)
+            y = lcuda.matmul(x, qt.to("cuda"), kernel="gemv_async")
+            assert isinstance(y, np.ndarray) and y.shape == (m, n) and np.all(np.isfinite(y))
+            err = _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd)
+            assert err <= TOL_GEMV_Q8, f"{qtype} m={m} n={n} k={k}: rel err {err:.2e}"
+            err = _rel_err(y, lowbit.matmul(x, qt).astype(np.float64), x, wd)
+            assert err <= TOL_VS_CPU_MATMUL, f"{qtype} m={m} n={n} k={k}: vs CPU matmul {err:.2e}"
+            y_host = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            err = _rel_err(y, y_host, x, wd)
+            assert err <= TOL_SAME_ALGO, f"{qtype} m={m} n={n} k={k}: vs gemv_q8_host {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", ASYNC_TYPES)
+def test_gemv_async_kernel_large_shapes_match_default_gemv(qtype):
+    n, k = (1000, 2048) if QUICK else (4099, 4096)
+    qt = _weights(qtype, n, k)
+    wc = qt.to("cuda")
+    wd = lowbit.dequantize(qt)
+    for m in (1, 4, 8):
+        x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+        y = lcuda.matmul(x, wc, kernel="gemv_async")
+        err = _rel_err(y, lcuda.matmul(x, wc, kernel="gemv").astype(np.float64), x, wd)
+        assert err <= TOL_SAME_ALGO, f"{qtype} m={m}: gemv_async vs gemv {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gemv_async_kernel_bad_requests_are_value_errors():
+    q6 = _weights("q6_k", 3, 256).to("cuda")
+    with pytest.raises(ValueError, match="no kernel 'gemv_async'"):
+        lcuda.matmul(np.zeros((1, 256), np.float32), q6, kernel="gemv_async")
+    q4 = _weights("q4_0", 3, 256).to("cuda")
+    with pytest.raises(ValueError, match="m <= 8"):
+        lcuda.matmul(np.zeros((9, 256), np.float32), q4, kernel="gemv_async")
+

@@ -147,7 +147,7 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // kernel: "auto" (GEMV up to the format's gemv_max_rows: the integer one, m <= 32, where the format has
 // it, else fp32, m <= 8; GEMM above), or "gemv_f32",
 // "gemv", "gemm" to force one (tests and benchmarks compare them), or "mma" (the int8 tensor-core
-// kernel, m <= 32, q4_0 / q4_1 / q8_0) or "gemv_async" (the integer GEMV fed by cp.async, m <= 8;
+// kernel, m <= 32, q4_0 / q4_1 / q8_0; "mma_async": the same fed by cp.async) or "gemv_async" (the integer GEMV fed by cp.async, m <= 8;
 // q4_0 / q4_1 / q8_0 / q4_K / q5_K): neither is chosen by "auto" until measured faster.
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
             uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel) {
@@ -165,11 +165,12 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     else if (kernel == "gemv_unstaged") fn = fk.gemv_unstaged;
     else if (kernel == "gemm") fn = fk.gemm;
     else if (kernel == "mma") fn = fk.gemv_mma;
+    else if (kernel == "mma_async") fn = fk.gemv_mma_async;
     else if (kernel == "gemv_async") fn = fk.gemv_async;
     else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
     if (!fn) throw std::invalid_argument("[matmul] no kernel '" + kernel + "' for " + std::string(ti.name));
     const int64_t max_rows = fn == fk.gemv || fn == fk.gemv_unstaged ? fk.gemv_max_rows
-                             : fn == fk.gemv_mma                     ? kGemvMmaMaxRows
+                             : fn == fk.gemv_mma || fn == fk.gemv_mma_async ? kGemvMmaMaxRows
                              : fn == fk.gemv_async                   ? kGemvAsyncMaxRows
                                                                      : kGemvMaxRows;
     if (fn != fk.gemm && m > max_rows)

@@ -19,6 +19,8 @@
 // for 32 lanes with a host model of the mma written from the PTX layout above: tests without a GPU
 // check the indexing, bounds and scaling of exactly the code the kernel runs.
 #pragma once
+#include <cuda_pipeline.h>
+
 #include <vector>
 
 #include "gemv_q8.cuh"
@@ -195,6 +197,112 @@ cudaError_t gemv_mma_kernel_launch(const uint8_t* w, int64_t row_bytes, const in
     return cudaGetLastError();
 }
 
+// kernel "mma_async": the same warp tiles and numerics, but each warp first copies its 16 rows x
+// kMmaStageUnits units into a shared-memory ring with cp.async (16-byte pieces, consecutive lanes on
+// consecutive bytes of a row), kMmaStages(F) deep, and builds the A fragments from there. The direct
+// kernel's fragment loads touch 8 rows (8 cache lines) per 2-byte load instruction; here a copy
+// instruction covers ~4 rows x 144 bytes. Needs rows of 16-byte multiples at a 16-byte aligned address
+// (q4_0 / q8_0: k % 256 == 0; q4_1: k % 128 == 0); otherwise the launcher runs the direct kernel.
+constexpr int kMmaStageUnits = 8;  // units per stage: 8 x 18 / 20 / 34 bytes, 16-byte multiples
+
+template <class F>
+__host__ __device__ constexpr int mma_stage_row_bytes() { return kMmaStageUnits * F::kSpanBytes / 32; }
+template <class F>
+__host__ __device__ constexpr int mma_stages() {  // as deep as 48 KB of static shared memory allow (q8_0: 2, else 3)
+    return kMmaWarps * 3 * 16 * mma_stage_row_bytes<F>() <= 48 * 1024 ? 3 : 2;
+}
+
+template <class F, int NT>
+__global__ void __launch_bounds__(kMmaWarps * 32)
+    gemv_mma_async_kernel(const uint8_t* __restrict__ w, int64_t row_bytes, const int8_t* __restrict__ xq,
+                          const float2* __restrict__ xds, float* __restrict__ y, int m, int64_t n, int64_t k) {
+    constexpr int kRowBytes = mma_stage_row_bytes<F>(), kStages = mma_stages<F>();
+    static_assert(kRowBytes % 16 == 0, "stages are copied in 16-byte pieces");
+    __shared__ __align__(16) uint8_t ring[kMmaWarps][kStages][16][kRowBytes];
+    __shared__ float partial[kMmaWarps][NT][32][4];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int g = lane >> 2, t = lane & 3;
+    const int64_t row0 = int64_t(blockIdx.x) * 16;
+    const int64_t units = k / 32;
+    // this warp's stages: [s_begin, s_end) of the row's ceil(units / 8) stages
+    const int64_t stages_total = (units + kMmaStageUnits - 1) / kMmaStageUnits;
+    const int64_t per_warp = (stages_total + kMmaWarps - 1) / kMmaWarps;
+    const int64_t s_begin = min(int64_t(warp) * per_warp, stages_total);
+    const int64_t s_end = min(s_begin + per_warp, stages_total);
+    auto issue = [&](int64_t s) {  // stage s of the row -> ring slot (s - s_begin) % kStages; one group per call
+        if (s < s_end) {
+            const int64_t offset = s * kRowBytes;
+            const int pieces = int(min(int64_t(kRowBytes), row_bytes - offset) / 16);  // row_bytes % 16 == 0
+            uint8_t(*slot)[kRowBytes] = ring[warp][(s - s_begin) % kStages];
+            for (int i = lane; i < 16 * pieces; i += 32) {
+                const int r = i / pieces, c = i % pieces;
+                const int64_t row = row0 + r < n ? row0 + r : n - 1;  // clamped: valid memory, never stored
+                __pipeline_memcpy_async(&slot[r][16 * c], w + row * row_bytes + offset + 16 * c, 16);
+            }
+        }
+        __pipeline_commit();
+    };
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s) issue(s_begin + s);
+    float acc[NT][4];
+#pragma unroll
+    for (int tile = 0; tile < NT; ++tile)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[tile][e] = 0.f;
+    for (int64_t s = s_begin; s < s_end; ++s) {
+        issue(s + kStages - 1);  // into the slot read in the previous iteration (a __syncwarp ago)
+        __pipeline_wait_prior(kStages - 1);
+        __syncwarp();
+        uint8_t(*slot)[kRowBytes] = ring[warp][(s - s_begin) % kStages];
+        const int64_t u0 = s * kMmaStageUnits;
+        const int count = int(min(int64_t(kMmaStageUnits), units - u0));
+        for (int j = 0; j < count; ++j) {  // the same for the whole warp
+            MmaA a;
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                int lo, hi;
+                F::load_mma_words(slot[g + 8 * h], j, t, lo, hi, a.scale[h], a.offset[h]);
+                a.a[h] = lo;
+                a.a[2 + h] = hi;
+            }
+#pragma unroll
+            for (int tile = 0; tile < NT; ++tile) {
+                MmaB b;
+                mma_load_b(xq, xds, m, k, tile, u0 + j, lane, b);
+                int c[4];
+                mma_s8_16x8x32(a.a, b.b, c);
+                mma_accumulate(c, a, b, acc[tile]);
+            }
+        }
+        __syncwarp();
+    }
+    __pipeline_wait_prior(0);
+#pragma unroll
+    for (int tile = 0; tile < NT; ++tile)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) partial[warp][tile][lane][e] = acc[tile][e];
+    __syncthreads();
+    for (int i = threadIdx.x; i < NT * 32 * 4; i += kMmaWarps * 32) {
+        const int tile = i / 128, l = (i / 4) % 32, e = i % 4;
+        float sum = 0.f;
+#pragma unroll
+        for (int q = 0; q < kMmaWarps; ++q) sum += partial[q][tile][l][e];
+        const int64_t row = row0 + (l >> 2) + 8 * (e >> 1);
+        const int col = 8 * tile + 2 * (l & 3) + (e & 1);
+        if (row < n && col < m) y[int64_t(col) * n + row] = sum;
+    }
+}
+
+template <class F, int NT>
+cudaError_t gemv_mma_async_kernel_launch(const uint8_t* w, int64_t row_bytes, const int8_t* xq, const float2* xds,
+                                         float* y, int64_t m, int64_t n, int64_t k, cudaStream_t stream) {
+    const int64_t blocks = (n + 15) / 16;
+    if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+    gemv_mma_async_kernel<F, NT><<<unsigned(blocks), kMmaWarps * 32, 0, stream>>>(w, row_bytes, xq, xds, y, int(m),
+                                                                                  n, k);
+    return cudaGetLastError();
+}
+
 inline bool device_has_int8_mma() {  // mma.m16n8k32 s8: sm_80 and newer
     int device = 0, major = 0;
     if (cudaGetDevice(&device) != cudaSuccess) return false;
@@ -202,11 +310,13 @@ inline bool device_has_int8_mma() {  // mma.m16n8k32 s8: sm_80 and newer
     return major >= 8;
 }
 
-template <class F>
+// kAsync: "mma_async" (cp.async staging) where rows allow it, else the direct "mma" kernel.
+template <class F, bool kAsync>
 cudaError_t gemv_mma_launch(const uint8_t* w, int64_t row_bytes, const float* x, int64_t ldx, float* y, int64_t m,
                             int64_t n, int64_t k, cudaStream_t stream) {
     if (m < 1 || m > kGemvMmaMaxRows || k % 32) return cudaErrorInvalidValue;
     if (!device_has_int8_mma()) return cudaErrorNotSupported;
+    const bool staged = kAsync && row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
     // Scratch for the quantized activations, as gemv_q8_launch (stream-ordered).
     const size_t q_bytes = size_t(m * k), ds_offset = (q_bytes + 255) / 256 * 256;
     void* scratch = nullptr;
@@ -217,7 +327,11 @@ cudaError_t gemv_mma_launch(const uint8_t* w, int64_t row_bytes, const float* x,
     const int64_t x_threads = m * (k / 32) * 32;
     quantize_x_kernel<<<unsigned((x_threads + 255) / 256), 256, 0, stream>>>(x, ldx, xq, xds, m, k);
     err = cudaGetLastError();
-    if (err == cudaSuccess) {
+    if (err == cudaSuccess && staged) {
+        if (m <= 8) err = gemv_mma_async_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        else if (m <= 16) err = gemv_mma_async_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        else err = gemv_mma_async_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    } else if (err == cudaSuccess) {
         if (m <= 8) err = gemv_mma_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
         else if (m <= 16) err = gemv_mma_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
         else err = gemv_mma_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
@@ -278,10 +392,11 @@ void gemv_mma_host(const uint8_t* w, int64_t row_bytes, const float* x, float* y
 
 namespace lowbit::cuda {
 
-// Adds the tensor-core kernel (kernel="mma", never the default) to a format's row.
+// Adds the tensor-core kernels (kernel="mma" / "mma_async", never the default) to a format's row.
 template <class F>
 FormatKernels with_gemv_mma(FormatKernels fk) {
-    fk.gemv_mma = gemv_mma_launch<F>;
+    fk.gemv_mma = gemv_mma_launch<F, false>;
+    fk.gemv_mma_async = gemv_mma_launch<F, true>;
     fk.gemv_mma_host = gemv_mma_host<F>;
     return fk;
 }

@@ -34,6 +34,7 @@ struct FormatKernels {
     GemvHostFn gemv_q8_host = nullptr;  // set with the integer GEMV (gemv_q8.cuh): q8 activations, dp4a
     MatmulFn gemv_mma = nullptr;        // m <= kMmaMaxRows: q8 activations, int8 tensor cores (gemv_mma.cuh);
                                         // only on request (kernel="mma"), sm_80+
+    MatmulFn gemv_mma_async = nullptr;  // the same with cp.async staging of the weights (kernel="mma_async")
     GemvHostFn gemv_mma_host = nullptr; // its lane-by-lane host run (host model of the mma)
     MatmulFn gemv_async = nullptr;      // m <= kGemvAsyncMaxRows: the integer GEMV fed by a cp.async pipeline
                                         // (gemv_async.cuh); only on request (kernel="gemv_async")

@@ -290,7 +290,7 @@ def _check_out(op: str, out, shape, device_index: int):
     return out
 
 
-_KERNELS = ("auto", "gemv", "gemv_unstaged", "gemv_f32", "gemm", "mma", "gemv_async")
+_KERNELS = ("auto", "gemv", "gemv_unstaged", "gemv_f32", "gemm", "mma", "mma_async", "gemv_async")
 
 
 def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = None, kernel: str = "auto"):
@@ -301,7 +301,8 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     8 bits per value in blocks of 32 (as llama.cpp's CUDA backend does) and use int8 dot products; the
     other types (m <= 8) keep x in fp32. Larger m: the tensor-core GEMM (fp16 tiles, fp32 accumulation).
     kernel: "auto", or "gemv" / "gemv_unstaged" / "gemv_f32" / "gemm" to force one (tests, benchmarks);
-    "mma": int8 tensor cores (m <= 32; q4_0, q4_1, q8_0); "gemv_async": the integer GEMV fed through a
+    "mma" / "mma_async": int8 tensor cores (m <= 32; q4_0, q4_1, q8_0; the second stages weights through
+    shared memory with cp.async); "gemv_async": the integer GEMV fed through a
     cp.async pipeline (m <= 8; q4_0, q4_1, q8_0, q4_k, q5_k). Both opt-in until measured faster."""
     op = "matmul"
     if kernel not in _KERNELS:
