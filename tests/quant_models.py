@@ -1,0 +1,242 @@
+"""Models and the llama.cpp quantizer for the mix tests (tests/test_mixes.py) and their goldens.
+
+- synthetic_llama(path, ...): a Llama-shaped GGUF with 256-divisible rows (so K-quants apply without
+  fallbacks) and random weights from a fixed seed, F32 or F16; no tokenizer (the quantizer does not
+  load one).
+- smollm2_f32(path): the shipped SmolLM2 with every tensor dequantized to F32, all metadata kept.
+- llama_quantize(...): llama.cpp's llama_model_quantize through llama-cpp-python, with the imatrix and
+  kv overrides passed as llama-quantize passes them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+
+import numpy as np
+
+from lowbit.io import GGUFValue, LazyTensor, open_gguf, write_gguf
+
+# name -> (n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, tied, dtype)
+SYNTHETIC = {
+    "llama8": dict(n_layer=8, n_embd=256, n_ff=768, n_head=4, n_head_kv=1, n_vocab=1024, tied=False, dtype="f32"),
+    "llama32": dict(n_layer=32, n_embd=256, n_ff=512, n_head=4, n_head_kv=2, n_vocab=1024, tied=True, dtype="f16"),
+}
+
+
+def synthetic_llama(path: str, n_layer: int, n_embd: int, n_ff: int, n_head: int, n_head_kv: int, n_vocab: int,
+                    tied: bool, dtype: str, seed: int = 0) -> str:
+    head_dim = n_embd // n_head
+    md = {
+        "general.architecture": "llama",
+        "general.type": "model",
+        "general.name": f"synthetic llama {n_layer}L",
+        "llama.block_count": n_layer,
+        "llama.context_length": 512,
+        "llama.embedding_length": n_embd,
+        "llama.feed_forward_length": n_ff,
+        "llama.attention.head_count": n_head,
+        "llama.attention.head_count_kv": n_head_kv,
+        "llama.rope.freq_base": GGUFValue(10000.0, "float32"),
+        "llama.attention.layer_norm_rms_epsilon": GGUFValue(1e-5, "float32"),
+        "llama.rope.dimension_count": head_dim,
+        "llama.vocab_size": n_vocab,
+        "general.file_type": GGUFValue(0 if dtype == "f32" else 1, "uint32"),
+    }
+    rng = np.random.default_rng(seed)
+    np_dtype = np.float32 if dtype == "f32" else np.float16
+
+    def weight(shape):
+        # Student-t: heavier tails than normal, like trained weights; a few outlier columns
+        w = rng.standard_t(5, size=shape).astype(np.float32) * np.float32(0.02)
+        w[:, rng.integers(0, shape[1], 2)] *= 8
+        return w.astype(np_dtype)
+
+    def norm(n):
+        return (1.0 + 0.1 * rng.standard_normal(n)).astype(np.float32)
+
+    tensors = [("token_embd.weight", weight((n_vocab, n_embd))), ("output_norm.weight", norm(n_embd))]
+    if not tied:
+        tensors.append(("output.weight", weight((n_vocab, n_embd))))
+    kv = n_head_kv * head_dim
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        tensors += [
+            (p + "attn_norm.weight", norm(n_embd)),
+            (p + "attn_q.weight", weight((n_embd, n_embd))),
+            (p + "attn_k.weight", weight((kv, n_embd))),
+            (p + "attn_v.weight", weight((kv, n_embd))),
+            (p + "attn_output.weight", weight((n_embd, n_embd))),
+            (p + "ffn_norm.weight", norm(n_embd)),
+            (p + "ffn_gate.weight", weight((n_ff, n_embd))),
+            (p + "ffn_up.weight", weight((n_ff, n_embd))),
+            (p + "ffn_down.weight", weight((n_embd, n_ff))),
+        ]
+    write_gguf(path, md, tensors)
+    return path
+
+
+def make_synthetic(name: str, directory: str) -> str:
+    path = os.path.join(directory, f"{name}.gguf")
+    if not os.path.exists(path):
+        synthetic_llama(path, **SYNTHETIC[name])
+    return path
+
+
+def smollm2_f32(path: str) -> str:
+    """The shipped SmolLM2 (Q4_1) dequantized to an F32 GGUF: same metadata, same tensor order,
+    general.file_type 0 (ALL_F32). Streamed one tensor at a time."""
+    from lowbit.model.default import default_model_path
+
+    with open_gguf(default_model_path()) as f:
+        md = dict(f.typed_metadata)
+        md["general.file_type"] = GGUFValue(0, "uint32")
+        tensors = [(n, LazyTensor("f32", t.shape, lambda n=n: f.array(n))) for n, t in f.tensors.items()]
+        write_gguf(path, md, tensors)
+    return path
+
+
+def file_digest(path: str) -> dict:
+    """Types and sha256 of every tensor's bytes, and of the whole file."""
+    with open(path, "rb") as fh:
+        whole = hashlib.sha256(fh.read()).hexdigest()
+    with open_gguf(path) as f:
+        types = {n: t.qtype for n, t in f.tensors.items()}
+        tensor_sha = {n: hashlib.sha256(f._map[t.offset:t.offset + t.nbytes]).hexdigest()[:16]
+                      for n, t in f.tensors.items()}
+    return {"sha256": whole, "types": types, "tensor_sha256": tensor_sha}
+
+
+# --------------------------------------------------------------------------------------------------
+# llama.cpp's quantizer
+
+
+def llama_cpp_available() -> bool:
+    try:
+        import llama_cpp  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+_GGML_TYPE_IDS = None
+
+
+def _ggml_type_id(name: str) -> int:
+    import lowbit
+
+    return lowbit.type_info(name)["gguf_id"]
+
+
+_LOG_CB = None
+
+
+def _quiet(llama_cpp):
+    global _LOG_CB
+    if _LOG_CB is None:
+        _LOG_CB = llama_cpp.llama_log_callback(lambda level, text, user: None)
+        llama_cpp.llama_log_set(_LOG_CB, ctypes.c_void_p())
+
+
+def imatrix_for_llama_cpp(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    """An imatrix GGUF read with the gguf package (not lowbit's reader), normalised as llama-quantize's
+    load_imatrix does: sums / count in float32, per expert. Returns (name -> values, file metadata)."""
+    import gguf
+
+    r = gguf.GGUFReader(path)
+    sums, counts = {}, {}
+    for t in r.tensors:
+        if t.name.endswith(".in_sum2"):
+            sums[t.name[:-8]] = np.array(t.data, np.float32).reshape(-1)
+        elif t.name.endswith(".counts"):
+            counts[t.name[:-7]] = np.array(t.data, np.float32).reshape(-1)
+    out = {}
+    for name, s in sums.items():
+        c = np.array([float(round(x)) for x in counts[name]], np.float32)
+        s2 = s.reshape(len(c), -1)
+        out[name] = np.where(c[:, None] > 0, s2 / np.where(c > 0, c, 1)[:, None], np.float32(1)).astype(
+            np.float32).reshape(-1)
+    meta = {}
+    for key in ("imatrix.datasets", "imatrix.chunk_count"):
+        field = r.fields.get(key)
+        if field is not None:
+            meta[key] = field.contents()
+    return out, meta
+
+
+def llama_quantize(src: str, dst: str, ftype: int, *, threads: int = 2, imatrix_path: str | None = None,
+                   pure: bool = False, output_tensor_type: str | None = None,
+                   token_embedding_type: str | None = None, leave_output_tensor: bool = False) -> None:
+    """llama_model_quantize with the settings llama-quantize would pass for these flags."""
+    import llama_cpp
+
+    _quiet(llama_cpp)
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.ftype = ftype
+    p.nthread = threads
+    p.allow_requantize = True
+    p.pure = pure
+    p.quantize_output_tensor = not leave_output_tensor
+    if output_tensor_type:
+        p.output_tensor_type = _ggml_type_id(output_tensor_type)
+    if token_embedding_type:
+        p.token_embedding_type = _ggml_type_id(token_embedding_type)
+    keep = []  # ctypes buffers that must outlive the call
+    if imatrix_path is not None:
+        values, meta = imatrix_for_llama_cpp(imatrix_path)
+        arr = (llama_cpp.llama_model_imatrix_data * (len(values) + 1))()
+        for i, (name, v) in enumerate(values.items()):
+            buf = np.ascontiguousarray(v, np.float32)
+            keep.append(buf)
+            arr[i].name = name.encode()
+            arr[i].data = buf.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            arr[i].size = buf.size
+        p.imatrix = ctypes.cast(arr, ctypes.POINTER(llama_cpp.llama_model_imatrix_data))
+        keep.append(arr)
+        overrides = [("quantize.imatrix.file", imatrix_path)]
+        datasets = meta.get("imatrix.datasets") or []
+        if datasets:
+            overrides.append(("quantize.imatrix.dataset", datasets[0]))
+        overrides.append(("quantize.imatrix.entries_count", len(values)))
+        if meta.get("imatrix.chunk_count", 0) > 0:
+            overrides.append(("quantize.imatrix.chunks_count", int(meta["imatrix.chunk_count"])))
+        kvo = (llama_cpp.llama_model_kv_override * (len(overrides) + 1))()
+        for i, (key, val) in enumerate(overrides):
+            kvo[i].key = key.encode()
+            if isinstance(val, str):
+                kvo[i].tag = llama_cpp.LLAMA_KV_OVERRIDE_TYPE_STR
+                kvo[i].value.val_str = val.encode()[:127]
+            else:
+                kvo[i].tag = llama_cpp.LLAMA_KV_OVERRIDE_TYPE_INT
+                kvo[i].value.val_i64 = val
+        kvo[len(overrides)].key = b""
+        p.kv_overrides = ctypes.cast(kvo, ctypes.POINTER(llama_cpp.llama_model_kv_override))
+        keep.append(kvo)
+    rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize({src}, ftype={ftype}) failed")
+
+
+def synthetic_imatrix(path: str, model_path: str, seed: int = 1) -> str:
+    """An imatrix for every blk.* weight of a model, from a fixed seed, in llama.cpp's GGUF format
+    (written by lowbit.imatrix.save_imatrix): positive sums with a few dominant columns, 4 chunks of 512."""
+    from lowbit.imatrix import IMatrix, save_imatrix
+
+    rng = np.random.default_rng(seed)
+    sums, counts = {}, {}
+    with open_gguf(model_path) as f:
+        for name, t in f.tensors.items():
+            if name.startswith("blk.") and len(t.shape) == 2:
+                k = t.shape[-1]
+                s = rng.gamma(2.0, 1.0, size=k) * 2048
+                s[rng.integers(0, k, 3)] *= 50
+                sums[name] = s.astype(np.float32).reshape(1, -1)
+                counts[name] = np.array([2048], np.int64)
+    save_imatrix(path, IMatrix(sums=sums, counts=counts, datasets=["synthetic"], chunk_count=4, chunk_size=512))
+    return path
+
+
+def sha256_file(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
