@@ -240,3 +240,57 @@ def synthetic_imatrix(path: str, model_path: str, seed: int = 1) -> str:
 def sha256_file(path: str) -> str:
     with open(path, "rb") as fh:
         return hashlib.sha256(fh.read()).hexdigest()
+
+
+class _GGUFInitParams(ctypes.Structure):
+    _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
+
+
+def read_imatrix_with_ggml(path: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict]:
+    """Parse an imatrix GGUF with ggml's own gguf reader (libggml-base, as llama-quantize's
+    common_imatrix_load does): (name -> in_sum2 floats, name -> counts, {chunk_count, chunk_size,
+    datasets}). Raises if ggml refuses the file."""
+    import ggml_oracle
+
+    lib = ggml_oracle._lib()
+    lib.gguf_init_from_file.restype = ctypes.c_void_p
+    lib.gguf_init_from_file.argtypes = [ctypes.c_char_p, _GGUFInitParams]
+    for fn, res, args in (("gguf_get_n_tensors", ctypes.c_int64, [ctypes.c_void_p]),
+                          ("gguf_get_tensor_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64]),
+                          ("gguf_get_tensor_type", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int64]),
+                          ("gguf_get_tensor_offset", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+                          ("gguf_get_tensor_size", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+                          ("gguf_get_data_offset", ctypes.c_size_t, [ctypes.c_void_p]),
+                          ("gguf_find_key", ctypes.c_int64, [ctypes.c_void_p, ctypes.c_char_p]),
+                          ("gguf_get_val_u32", ctypes.c_uint32, [ctypes.c_void_p, ctypes.c_int64]),
+                          ("gguf_get_arr_n", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_int64]),
+                          ("gguf_get_arr_str", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t]),
+                          ("gguf_free", None, [ctypes.c_void_p])):
+        getattr(lib, fn).restype = res
+        getattr(lib, fn).argtypes = args
+    ctx = lib.gguf_init_from_file(path.encode(), _GGUFInitParams(True, None))
+    if not ctx:
+        raise ValueError(f"ggml's gguf reader refused {path}")
+    try:
+        raw = np.fromfile(path, np.uint8)
+        base = lib.gguf_get_data_offset(ctx)
+        sums, counts = {}, {}
+        for i in range(lib.gguf_get_n_tensors(ctx)):
+            name = lib.gguf_get_tensor_name(ctx, i).decode()
+            assert lib.gguf_get_tensor_type(ctx, i) == 0, f"{name} is not F32"
+            off, size = base + lib.gguf_get_tensor_offset(ctx, i), lib.gguf_get_tensor_size(ctx, i)
+            data = raw[off:off + size].view(np.float32)
+            if name.endswith(".in_sum2"):
+                sums[name[:-8]] = data
+            elif name.endswith(".counts"):
+                counts[name[:-7]] = data
+        meta = {}
+        for key in ("imatrix.chunk_count", "imatrix.chunk_size"):
+            kid = lib.gguf_find_key(ctx, key.encode())
+            meta[key] = lib.gguf_get_val_u32(ctx, kid) if kid >= 0 else None
+        kid = lib.gguf_find_key(ctx, b"imatrix.datasets")
+        meta["imatrix.datasets"] = ([lib.gguf_get_arr_str(ctx, kid, j).decode() for j in range(lib.gguf_get_arr_n(ctx, kid))]
+                                    if kid >= 0 else None)
+        return sums, counts, meta
+    finally:
+        lib.gguf_free(ctx)

@@ -32,7 +32,7 @@ import numpy as np
 
 from .io.gguf import GGUFValue, open_gguf, write_gguf
 
-__all__ = ["IMatrix", "compute_imatrix", "load_imatrix", "save_imatrix"]
+__all__ = ["IMatrix", "collect_imatrix", "compute_imatrix", "load_imatrix", "save_imatrix"]
 
 log = logging.getLogger(__name__)
 
@@ -243,18 +243,48 @@ def _weight_names(model, process_output: bool) -> dict[int, str]:
     return names
 
 
+def collect_imatrix(model, token_chunks, *, process_output: bool = False, dataset: str = "",
+                    progress: Callable[[int, int], None] | None = None) -> IMatrix:
+    """Run a LlamaModel over each token chunk (a 1-D int array, its own sequence from position 0 with an
+    empty KV cache) and collect every blk.* weight's sums of squared inputs and row counts."""
+    chunks = [np.asarray(c, np.int64) for c in token_chunks]
+    if not chunks:
+        raise ValueError("[imatrix] no token chunks")
+    collector = _Collector(_weight_names(model, process_output))
+    t0 = time.perf_counter()
+    model.observer = collector
+    try:
+        for i, chunk in enumerate(chunks):
+            cache = model.new_cache(len(chunk))
+            model.forward(chunk, 0, cache, logits_from=0 if process_output else len(chunk) - 1)
+            if progress is not None:
+                progress(i + 1, len(chunks))
+    finally:
+        model.observer = None
+    if not collector.counts:
+        raise ValueError("[imatrix] no matmul saw 16 or more tokens (llama-imatrix's minimum); use longer chunks")
+    n_ctx = len(chunks[0])
+    log.info("imatrix: %d chunks of %d tokens in %.1f s", len(chunks), n_ctx, time.perf_counter() - t0)
+    return IMatrix(sums={n: s.reshape(1, -1) for n, s in collector.sums.items()},
+                   counts={n: np.array([c], np.int64) for n, c in collector.counts.items()},
+                   datasets=[dataset] if dataset else [], chunk_count=max(collector.counts.values()) // n_ctx,
+                   chunk_size=n_ctx)
+
+
 def compute_imatrix(model_path, text: str, *, n_ctx: int = 512, chunks: int | None = None,
                     threads: int | None = None, dataset: str = "", process_output: bool = False,
                     progress: Callable[[int, int], None] | None = None) -> IMatrix:
     """The importance matrix of the GGUF model at model_path over text, as llama-imatrix computes it
-    (see the module docstring): chunks of n_ctx tokens, at most `chunks` of them. dataset: the name
-    stored in imatrix.datasets (llama-imatrix stores the text file's path)."""
+    (see the module docstring): the whole text tokenized once (BOS as the vocabulary says), cut into
+    chunks of n_ctx tokens, at most `chunks` of them, each chunk's first token replaced by BOS when the
+    vocabulary adds one. dataset: the name stored in imatrix.datasets (llama-imatrix stores the text
+    file's path)."""
     from .model.llama import LlamaModel
     from .model.tokenizer import Tokenizer
 
-    if not isinstance(n_ctx, int) or n_ctx < 16:
-        raise ValueError(f"[imatrix] ctx must be an int >= 16, got {n_ctx!r}")
-    if chunks is not None and (not isinstance(chunks, int) or chunks < 1):
+    if isinstance(n_ctx, bool) or not isinstance(n_ctx, int) or n_ctx < 16:
+        raise ValueError(f"[imatrix] ctx must be an int >= 16 (llama-imatrix skips smaller batches), got {n_ctx!r}")
+    if chunks is not None and (isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1):
         raise ValueError(f"[imatrix] chunks must be an int >= 1, got {chunks!r}")
     f = open_gguf(model_path)
     model = LlamaModel.from_gguf(f, threads=threads)
@@ -264,23 +294,10 @@ def compute_imatrix(model_path, text: str, *, n_ctx: int = 512, chunks: int | No
         raise ValueError(f"[imatrix] the text has {len(tokens)} tokens; at least {2 * n_ctx} (two chunks of "
                          f"{n_ctx}) are needed")
     n_chunk = len(tokens) // n_ctx if chunks is None else min(chunks, len(tokens) // n_ctx)
-    collector = _Collector(_weight_names(model, process_output))
-    bos = tok.bos_id if tok.add_bos else None
-    t0 = time.perf_counter()
-    model.observer = collector
-    try:
-        for c in range(n_chunk):
-            chunk = tokens[c * n_ctx:(c + 1) * n_ctx].copy()
-            if bos is not None:
-                chunk[0] = bos
-            cache = model.new_cache(n_ctx)
-            model.forward(chunk, 0, cache, logits_from=0 if process_output else n_ctx - 1)
-            if progress is not None:
-                progress(c + 1, n_chunk)
-    finally:
-        model.observer = None
-    log.info("imatrix: %d chunks of %d tokens in %.1f s", n_chunk, n_ctx, time.perf_counter() - t0)
-    counts = {n: np.array([c], np.int64) for n, c in collector.counts.items()}
-    return IMatrix(sums={n: s.reshape(1, -1) for n, s in collector.sums.items()}, counts=counts,
-                   datasets=[dataset] if dataset else [], chunk_count=max(collector.counts.values()) // n_ctx,
-                   chunk_size=n_ctx)
+    token_chunks = []
+    for c in range(n_chunk):
+        chunk = tokens[c * n_ctx:(c + 1) * n_ctx].copy()
+        if tok.add_bos and tok.bos_id is not None:
+            chunk[0] = tok.bos_id
+        token_chunks.append(chunk)
+    return collect_imatrix(model, token_chunks, process_output=process_output, dataset=dataset, progress=progress)
