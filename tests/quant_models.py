@@ -294,3 +294,40 @@ def read_imatrix_with_ggml(path: str) -> tuple[dict[str, np.ndarray], dict[str, 
         return sums, counts, meta
     finally:
         lib.gguf_free(ctx)
+
+
+def big_llama(path: str, n_layer: int = 2, n_embd: int = 4096, n_ff: int = 11008, n_vocab: int = 32000,
+              dtype: str = "f32") -> str:
+    """A Llama-7B-shaped GGUF (2 layers by default: 2.7 GB in F32) written one tensor at a time, each
+    tensor from its own seed, for measuring quantize_model's memory on a model larger than RAM
+    budgets of small machines. Not for the goldens."""
+    np_dtype = np.float32 if dtype == "f32" else np.float16
+    md = {
+        "general.architecture": "llama", "general.name": "big synthetic llama",
+        "llama.block_count": n_layer, "llama.context_length": 4096, "llama.embedding_length": n_embd,
+        "llama.feed_forward_length": n_ff, "llama.attention.head_count": 32, "llama.attention.head_count_kv": 32,
+        "llama.rope.freq_base": GGUFValue(10000.0, "float32"),
+        "llama.attention.layer_norm_rms_epsilon": GGUFValue(1e-5, "float32"),
+        "llama.rope.dimension_count": n_embd // 32, "llama.vocab_size": n_vocab,
+        "general.file_type": GGUFValue(0 if dtype == "f32" else 1, "uint32"),
+    }
+    shapes = [("token_embd.weight", (n_vocab, n_embd)), ("output_norm.weight", (n_embd,)),
+              ("output.weight", (n_vocab, n_embd))]
+    for i in range(n_layer):
+        p = f"blk.{i}."
+        shapes += [(p + "attn_norm.weight", (n_embd,)), (p + "attn_q.weight", (n_embd, n_embd)),
+                   (p + "attn_k.weight", (n_embd, n_embd)), (p + "attn_v.weight", (n_embd, n_embd)),
+                   (p + "attn_output.weight", (n_embd, n_embd)), (p + "ffn_norm.weight", (n_embd,)),
+                   (p + "ffn_gate.weight", (n_ff, n_embd)), (p + "ffn_up.weight", (n_ff, n_embd)),
+                   (p + "ffn_down.weight", (n_embd, n_ff))]
+
+    def make(i: int, shape):
+        rng = np.random.default_rng(i)
+        if len(shape) == 1:
+            return np.ones(shape, np.float32)
+        return (rng.standard_normal(shape, np.float32) * np.float32(0.02)).astype(np_dtype, copy=False)
+
+    tensors = [(n, LazyTensor("f32" if len(s) == 1 else dtype, s, lambda i=i, s=s: make(i, s)))
+               for i, (n, s) in enumerate(shapes)]
+    write_gguf(path, md, tensors)
+    return path

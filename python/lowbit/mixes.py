@@ -376,7 +376,10 @@ def _convert(f, name: str, new_type: str, imatrix_row, threads) -> ops.Quantized
 def _same_file(a: str, b: str) -> bool:
     if os.path.abspath(a) == os.path.abspath(b):
         return True
-    return os.path.exists(b) and os.path.samefile(a, b)
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet)
+        return False
 
 
 def quantize_model(src, dst, mix, *, threads: int | None = None, imatrix=None, pure: bool = False,
