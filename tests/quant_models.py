@@ -120,9 +120,6 @@ def llama_cpp_available() -> bool:
     return True
 
 
-_GGML_TYPE_IDS = None
-
-
 def _ggml_type_id(name: str) -> int:
     import lowbit
 
@@ -289,8 +286,8 @@ def read_imatrix_with_ggml(path: str) -> tuple[dict[str, np.ndarray], dict[str, 
             kid = lib.gguf_find_key(ctx, key.encode())
             meta[key] = lib.gguf_get_val_u32(ctx, kid) if kid >= 0 else None
         kid = lib.gguf_find_key(ctx, b"imatrix.datasets")
-        meta["imatrix.datasets"] = ([lib.gguf_get_arr_str(ctx, kid, j).decode() for j in range(lib.gguf_get_arr_n(ctx, kid))]
-                                    if kid >= 0 else None)
+        n = lib.gguf_get_arr_n(ctx, kid) if kid >= 0 else 0
+        meta["imatrix.datasets"] = [lib.gguf_get_arr_str(ctx, kid, j).decode() for j in range(n)] if kid >= 0 else None
         return sums, counts, meta
     finally:
         lib.gguf_free(ctx)
