@@ -24,7 +24,8 @@ CASES = (
     [_case("llama8", m, live=True) for m in ALL_MIXES]
     + [_case("llama32", m, live=m in ("Q2_K", "Q3_K_M", "Q4_K_M")) for m in ALL_MIXES]
     + [_case("smollm2", m, live=m in ("Q4_K_M", "Q3_K_L", "Q8_0")) for m in ALL_MIXES]
-    + [_case("smollm2_q4_1", m, live=True) for m in ("Q4_K_M", "Q8_0")]
+    + [_case("smollm2_q4_1", m, live=True) for m in ("Q4_K_M", "Q8_0", "COPY")]
+    + [_case("llama32", "COPY", live=True)]
     + [
         _case("llama8", "Q4_K_M", live=True, pure=True),
         _case("llama8", "Q4_K_M", live=True, output_tensor_type="q8_0", token_embedding_type="q4_k"),

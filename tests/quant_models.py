@@ -170,7 +170,8 @@ def llama_quantize(src: str, dst: str, ftype: int, *, threads: int = 2, imatrix_
 
     _quiet(llama_cpp)
     p = llama_cpp.llama_model_quantize_default_params()
-    p.ftype = ftype
+    p.ftype = ftype if ftype >= 0 else 0  # COPY: llama-quantize passes ALL_F32 with only_copy
+    p.only_copy = ftype < 0
     p.nthread = threads
     p.allow_requantize = True
     p.pure = pure

@@ -110,3 +110,21 @@ def test_mix_matches_llama_cpp(case, models, tmp_path, monkeypatch):
     ours = qm.file_digest(_run(case, models, tmp_path, monkeypatch, "lowbit"))
     theirs = qm.file_digest(_run(case, models, tmp_path, monkeypatch, "llama.cpp"))
     assert ours["sha256"] == theirs["sha256"], f"{case['id']}: " + _describe_difference(ours, theirs)
+
+
+def test_copy_guesses_file_type_like_llama_cpp(models, tmp_path):
+    """COPY of a file without general.file_type: llama.cpp's guess (most common type, flagged GUESSED)."""
+    from lowbit.io import open_gguf, write_gguf
+
+    q = str(tmp_path / "q.gguf")
+    quantize_model(models("llama8"), q, "Q4_K_M")
+    src = str(tmp_path / "no-ftype.gguf")
+    with open_gguf(q) as f:
+        md = {k: v for k, v in f.typed_metadata.items() if k != "general.file_type"}
+        write_gguf(src, md, [(n, f.tensor(n)) for n in f.tensors])
+    quantize_model(src, str(tmp_path / "ours.gguf"), "COPY")
+    with open_gguf(tmp_path / "ours.gguf") as f:
+        assert f.metadata["general.file_type"] == MIXES["Q4_K_M"].ftype | 1024
+    if qm.llama_cpp_available():
+        qm.llama_quantize(src, str(tmp_path / "theirs.gguf"), MIXES["COPY"].ftype)
+        assert qm.sha256_file(tmp_path / "ours.gguf") == qm.sha256_file(tmp_path / "theirs.gguf")

@@ -197,11 +197,15 @@ def _cmd_inspect(args) -> dict:
 def _cmd_quantize(args) -> dict:
     from .mixes import quantize_model
 
-    res = quantize_model(args.input, args.output, args.mix, threads=args.threads, imatrix=args.imatrix,
-                         pure=args.pure, output_tensor_type=args.output_tensor_type,
-                         token_embedding_type=args.token_embedding_type,
-                         leave_output_tensor=args.leave_output_tensor,
-                         progress=None if args.json else _progress(f"quantize {args.mix.upper()}"))
+    try:
+        res = quantize_model(args.input, args.output, args.mix, threads=args.threads, imatrix=args.imatrix,
+                             pure=args.pure, output_tensor_type=args.output_tensor_type,
+                             token_embedding_type=args.token_embedding_type,
+                             leave_output_tensor=args.leave_output_tensor,
+                             progress=None if args.json else _progress(f"quantize {args.mix.upper()}"))
+    except KeyboardInterrupt:
+        print(f"\nlowbit quantize: interrupted; nothing written to {args.output}", file=sys.stderr)
+        raise SystemExit(130) from None
     res.pop("tensor_types")
     if not args.json:
         print(f"{args.output}: {res['mix']}, {res['tensors']} tensors, {res['bytes_in'] / 2**20:.1f} MiB -> "
@@ -271,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     qz.add_argument("input", help="GGUF model (F32, F16, BF16 or any type lowbit reads)")
     qz.add_argument("output", help="GGUF file to write (never the input)")
     qz.add_argument("mix", help="Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S "
-                                "Q5_K_M Q6_K IQ4_NL IQ4_XS F16 BF16 F32")
+                                "Q5_K_M Q6_K IQ4_NL IQ4_XS F16 BF16 F32 COPY")
     qz.add_argument("-t", "--threads", type=int, default=None)
     qz.add_argument("--imatrix", default=None, help="importance matrix (llama.cpp GGUF or legacy .dat)")
     qz.add_argument("--pure", action="store_true", help="every quantized tensor gets the mix's default type")

@@ -56,7 +56,13 @@ MIXES: dict[str, Mix] = {m.name: m for m in [
     Mix("Q6_K", 18, "q6_k"),
     Mix("IQ4_NL", 25, "iq4_nl"), Mix("IQ4_XS", 30, "iq4_xs"),
     Mix("F16", 1, "f16"), Mix("BF16", 32, "bf16"), Mix("F32", 0, "f32"),
+    Mix("COPY", -1, ""),  # every tensor copied; general.file_type from the input (llama.cpp's only_copy)
 ]}
+
+# llama.cpp's guess of a file's ftype from its most common tensor type, when general.file_type is absent
+_FTYPE_OF_TYPE = {"f32": 0, "f16": 1, "bf16": 32, "q4_0": 2, "q4_1": 3, "q5_0": 8, "q5_1": 9, "q8_0": 7, "q2_k": 10,
+                  "q3_k": 12, "q4_k": 15, "q5_k": 17, "q6_k": 18, "iq4_nl": 25, "iq4_xs": 30}
+_FTYPE_GUESSED = 1024
 
 # Where a 256-wide type cannot go (k not a multiple of 256), llama.cpp falls back to a 32-wide one.
 _FALLBACK = {"iq4_xs": "iq4_nl", "q2_k": "q4_0", "q3_k": "q4_0", "q4_k": "q5_0", "q5_k": "q5_1", "q6_k": "q8_0"}
@@ -103,7 +109,10 @@ def _is_attn_v(cat: str) -> bool:
 def allows_quantization(name: str, n_dims: int, leave_output_tensor: bool = False) -> bool:
     """llama.cpp's tensor_allows_quantization: 2-D (and 3-D) tensors named *weight, minus norms and
     the special small tensors."""
-    if n_dims < 2 or not name.endswith("weight"):
+    # llama.cpp tests `name.rfind("weight") == name.size() - 6`, which a 5-byte name also passes (both
+    # sides are npos); kept, so that even such names get llama.cpp's answer
+    ends_with_weight = name.endswith("weight") or len(name.encode("utf-8")) == 5
+    if n_dims < 2 or not ends_with_weight:
         return False
     if leave_output_tensor and name == "output.weight":
         return False
@@ -324,6 +333,8 @@ def plan_types(f, mix, *, has_imatrix: bool = False, pure: bool = False, output_
     """name -> output type for every tensor of an open GGUFFile, in the order llama.cpp writes them."""
     mix = _check_mix(mix)
     names = llama_tensor_order(f.tensors)
+    if mix.name == "COPY":
+        return {n: f.tensors[n].qtype for n in names}
     chooser = _TypeChooser(mix, _ModelFacts.from_metadata(f.metadata), names, has_imatrix=has_imatrix, pure=pure,
                            output_tensor_type=_check_type("output_tensor_type", output_tensor_type),
                            token_embedding_type=_check_type("token_embedding_type", token_embedding_type),
@@ -348,12 +359,28 @@ def _output_metadata(f, mix: Mix, imatrix) -> dict:
     drop = {"general.quantization_version", "general.file_type", "split.no", "split.count", "split.tensors.count"}
     md = {k: v for k, v in f.typed_metadata.items() if k not in drop}
     md["general.quantization_version"] = GGUFValue(GGML_QNT_VERSION, "uint32")
-    md["general.file_type"] = GGUFValue(mix.ftype, "uint32")
+    md["general.file_type"] = GGUFValue(mix.ftype if mix.name != "COPY" else input_ftype(f), "uint32")
     if imatrix is not None:
         for k, v in imatrix.quantize_metadata().items():
             md.pop(k, None)
             md[k] = v
     return md
+
+
+def input_ftype(f) -> int:
+    """The llama_ftype llama.cpp's loader gives a file: general.file_type, else a guess from the most
+    common tensor type (the first to reach the top count in llama.cpp's tensor order), marked guessed."""
+    v = f.typed_metadata.get("general.file_type")
+    if v is not None and v.type.name == "UINT32" and not v.is_array:
+        return int(v.value)
+    counts: dict[str, int] = {}
+    best, type_max = 0, "f32"
+    for n in llama_tensor_order(f.tensors):
+        t = f.tensors[n].qtype
+        counts[t] = counts.get(t, 0) + 1
+        if best < counts[t]:
+            best, type_max = counts[t], t
+    return _FTYPE_OF_TYPE.get(type_max, 0) | _FTYPE_GUESSED
 
 
 def _convert(f, name: str, new_type: str, imatrix_row, threads) -> ops.QuantizedTensor:
