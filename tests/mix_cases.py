@@ -2,7 +2,8 @@
 
 Every mix runs on llama8 (synthetic, 8 layers, F32, untied output, GQA 4), llama32 (synthetic, 32
 layers, F16 input, tied embeddings, GQA 2) and SmolLM2 made F32 (576-wide rows: every K-quant takes
-its fallback); the overrides and imatrix cases run on llama8, requantizing on the shipped SmolLM2 Q4_1.
+its fallback); the overrides and imatrix cases run on llama8, requantizing on the shipped SmolLM2 Q4_1;
+llama80 (80 layers with GQA) is what llama.cpp takes for LLaMA-2-70B (attn_v gets more bits).
 `live` marks the cases also run against llama.cpp in the same test run (a subset, to keep CI short;
 the golden digests cover the rest).
 """
@@ -26,6 +27,7 @@ CASES = (
     + [_case("smollm2", m, live=m in ("Q4_K_M", "Q3_K_L", "Q8_0")) for m in ALL_MIXES]
     + [_case("smollm2_q4_1", m, live=True) for m in ("Q4_K_M", "Q8_0", "COPY")]
     + [_case("llama32", "COPY", live=True)]
+    + [_case("llama80", m, live=m != "Q4_K_M") for m in ("Q3_K_S", "Q3_K_M", "Q4_K_M")]
     + [
         _case("llama8", "Q4_K_M", live=True, pure=True),
         _case("llama8", "Q4_K_M", live=True, output_tensor_type="q8_0", token_embedding_type="q4_k"),

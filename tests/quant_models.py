@@ -22,6 +22,8 @@ from lowbit.io import GGUFValue, LazyTensor, open_gguf, write_gguf
 SYNTHETIC = {
     "llama8": dict(n_layer=8, n_embd=256, n_ff=768, n_head=4, n_head_kv=1, n_vocab=1024, tied=False, dtype="f32"),
     "llama32": dict(n_layer=32, n_embd=256, n_ff=512, n_head=4, n_head_kv=2, n_vocab=1024, tied=True, dtype="f16"),
+    # 80 layers with GQA: llama.cpp takes it for LLaMA-2-70B and gives attn_v more bits
+    "llama80": dict(n_layer=80, n_embd=256, n_ff=256, n_head=4, n_head_kv=1, n_vocab=256, tied=False, dtype="f16"),
 }
 
 

@@ -158,7 +158,8 @@ class _ModelFacts:
         n_expert = int(first(md.get(f"{arch}.expert_count"), 0))
         gqa = n_head // n_head_kv if n_head_kv else 0
         # llama.cpp's only use of the model size in these rules: LLaMA-2-70B's 8-way shared attn_v
-        is_70b = arch == "llama" and n_layer == 80 and n_head != n_head_kv
+        # (its llama loader calls any 80-layer GQA model without 8 experts 70B)
+        is_70b = arch == "llama" and n_layer == 80 and n_head != n_head_kv and n_expert != 8
         return cls(arch, n_layer, gqa, n_expert, is_70b)
 
 
@@ -445,8 +446,10 @@ def quantize_model(src, dst, mix, *, threads: int | None = None, imatrix=None, p
             info = f.tensors[n]
             if not info.supported:
                 raise ValueError(f"[quantize_model] {n} is {info.qtype}, a type lowbit cannot read")
+            # llama.cpp: without an imatrix any such tensor is an error; with one, those it quantizes
+            converted = new != info.qtype or im is None
             if (mix.requires_imatrix and new == "q2_k" and n not in ("token_embd.weight", "output.weight")
-                    and n not in im_rows):
+                    and converted and n not in im_rows):
                 raise ValueError(f"[quantize_model] {mix.name} needs an importance matrix for {n} (pass imatrix=)")
         total = len(types)
         done = [0]
@@ -468,7 +471,8 @@ def quantize_model(src, dst, mix, *, threads: int | None = None, imatrix=None, p
                 return out
             return LazyTensor(new_type, f.tensors[name].shape, load)
 
-        write_gguf(dst, _output_metadata(f, mix, im), [(n, lazy(n, t)) for n, t in types.items()])
+        metadata = _output_metadata(f, mix, im)
+        write_gguf(dst, metadata, [(n, lazy(n, t)) for n, t in types.items()])
     finally:
         f.close()
     size_in = sum(t.nbytes for t in f.tensors.values())
@@ -477,7 +481,8 @@ def quantize_model(src, dst, mix, *, threads: int | None = None, imatrix=None, p
     hist: dict[str, int] = {}
     for t in types.values():
         hist[t] = hist.get(t, 0) + 1
-    return {"input": src, "output": dst, "mix": mix.name, "file_type": mix.ftype, "tensors": len(types),
+    return {"input": src, "output": dst, "mix": mix.name, "file_type": metadata["general.file_type"].value,
+            "tensors": len(types),
             "params": n_params, "bytes_in": size_in, "bytes_out": size_out,
             "bits_per_weight": 8.0 * size_out / max(n_params, 1), "types": hist, "tensor_types": types,
             "imatrix": None if im is None else im.path, "seconds": time.perf_counter() - t0}
