@@ -142,3 +142,28 @@ def test_cli(llama8, tmp_path, capsys):
     assert main(["quantize", llama8, str(tmp_path / "p.gguf"), "Q8_0", "--imatrix", str(tmp_path / "none.gguf")]) == 1
     assert "none.gguf" in capsys.readouterr().err
     assert not (tmp_path / "p.gguf").exists()
+
+
+def test_disk_full_leaves_nothing(llama8, tmp_path, monkeypatch, capsys):
+    """An OSError while writing (ENOSPC here, raised by the 10th tensor) removes the temporary file."""
+    import errno
+
+    import lowbit
+    from lowbit import mixes
+
+    real, calls = mixes._convert, [0]
+
+    def convert(*a, **k):
+        calls[0] += 1
+        if calls[0] == 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*a, **k)
+
+    monkeypatch.setattr(mixes, "_convert", convert)
+    out = tmp_path / "o.gguf"
+    with pytest.raises(OSError, match="No space left"):
+        lowbit.quantize_model(llama8, out, "Q4_K_M")
+    calls[0] = 0
+    assert main(["quantize", llama8, str(out), "Q4_K_M"]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []

@@ -12,5 +12,16 @@ from .ops import QuantizedTensor, cpu_info, dequantize, matmul, quantize, type_i
 
 __version__ = "0.1.0"
 
+
+
+def __getattr__(name: str):
+    # lowbit.quantize_model (llama.cpp's mixes) imports the GGUF layer, so only when asked for
+    if name == "quantize_model":
+        from .mixes import quantize_model
+
+        return quantize_model
+    raise AttributeError(f"module 'lowbit' has no attribute {name!r}")
+
+
 __all__ = ["GGUFError", "QuantizedTensor", "cpu_info", "dequantize", "matmul", "quantize", "type_info", "types",
            "__version__"]
