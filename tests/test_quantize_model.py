@@ -167,3 +167,28 @@ def test_disk_full_leaves_nothing(llama8, tmp_path, monkeypatch, capsys):
     assert main(["quantize", llama8, str(out), "Q4_K_M"]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert os.listdir(tmp_path) == []
+
+
+def test_rows_of_one_count_as_1d(tmp_path):
+    """A (1, k) weight is 1-D to ggml (trailing dims of 1 do not count) and stays as it is, as in
+    llama.cpp; checked against llama.cpp when it is installed."""
+    from lowbit.io import GGUFValue
+
+    src = str(tmp_path / "m.gguf")
+    md = {"general.architecture": "llama", "llama.block_count": 1, "llama.context_length": 64,
+          "llama.embedding_length": 256, "llama.feed_forward_length": 256, "llama.attention.head_count": 4,
+          "llama.attention.head_count_kv": 4, "llama.attention.layer_norm_rms_epsilon": GGUFValue(1e-5, "float32"),
+          "llama.vocab_size": 64}
+    rng = np.random.default_rng(0)
+    w = {n: rng.standard_normal(s).astype(np.float32) for n, s in [
+        ("token_embd.weight", (64, 256)), ("output_norm.weight", (256,)), ("blk.0.attn_norm.weight", (256,)),
+        ("blk.0.ffn_norm.weight", (256,)), ("blk.0.attn_q.weight", (256, 256)), ("blk.0.attn_k.weight", (256, 256)),
+        ("blk.0.attn_v.weight", (256, 256)), ("blk.0.attn_output.weight", (256, 256)),
+        ("blk.0.ffn_gate.weight", (256, 256)), ("blk.0.ffn_up.weight", (256, 256)),
+        ("blk.0.ffn_down.weight", (256, 256)), ("blk.0.extra_scale.weight", (1, 256))]}
+    write_gguf(src, md, list(w.items()))
+    r = quantize_model(src, str(tmp_path / "ours.gguf"), "Q4_K_M")
+    assert r["tensor_types"]["blk.0.extra_scale.weight"] == "f32"
+    if qm.llama_cpp_available():
+        qm.llama_quantize(src, str(tmp_path / "theirs.gguf"), MIXES["Q4_K_M"].ftype)
+        assert qm.sha256_file(tmp_path / "ours.gguf") == qm.sha256_file(tmp_path / "theirs.gguf")

@@ -79,6 +79,16 @@ _NEVER_QUANTIZED = (
     ".patch_embd", ".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
 )
 
+
+def _ggml_n_dims(shape) -> int:
+    """ggml_n_dims: trailing ggml dims of 1 do not count, so a (1, k) tensor is 1-D to llama.cpp."""
+    ne = list(reversed(shape))
+    for i in range(len(ne) - 1, 0, -1):
+        if ne[i] > 1:
+            return i + 1
+    return 1
+
+
 def _is_quantized(qtype: str) -> bool:
     return ops.type_info(qtype)["is_quantized"]
 
@@ -179,7 +189,7 @@ class _TypeChooser:
         self.n_fallback = 0
 
     def choose(self, name: str, shape: tuple, cur_type: str) -> str:
-        if not allows_quantization(name, len(shape), self.leave_output_tensor):
+        if not allows_quantization(name, _ggml_n_dims(shape), self.leave_output_tensor):
             return cur_type
         cat = _category(name)
         if self.token_embedding_type and cat == "token_embd":
@@ -468,8 +478,10 @@ def quantize_model(src, dst, mix, *, threads: int | None = None, imatrix=None, p
                 done[0] += 1
                 if progress is not None:
                     progress(done[0], total)
-                return out
-            return LazyTensor(new_type, f.tensors[name].shape, load)
+                return ops.QuantizedTensor(out.data, out.qtype, shape)
+            # llama.cpp writes ggml_n_dims dims: a (1, k) tensor is listed as (k,)
+            shape = f.tensors[name].shape[-_ggml_n_dims(f.tensors[name].shape):]
+            return LazyTensor(new_type, shape, load)
 
         metadata = _output_metadata(f, mix, im)
         write_gguf(dst, metadata, [(n, lazy(n, t)) for n, t in types.items()])
