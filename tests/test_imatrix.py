@@ -197,3 +197,36 @@ def test_values_against_llama_cpp_activations():
         a, b = ours.sums[name].reshape(-1).astype(np.float64), s.astype(np.float64)
         l1 = np.abs(a - b).sum() / np.abs(b).sum()
         assert l1 < (1e-3 if name.startswith("blk.0.") else 0.05), f"{name}: relative L1 distance {l1:.2e}"
+
+
+def test_chunks_like_llama_imatrix():
+    from lowbit.imatrix import imatrix_chunks
+
+    toks = np.arange(100, 170)
+    c = imatrix_chunks(toks, 16, None, bos_id=1)
+    assert len(c) == 4 and [x[0] for x in c] == [1, 1, 1, 1]
+    assert c[1][1:].tolist() == list(range(117, 132))
+    c = imatrix_chunks(toks, 16, 2, bos_id=None)
+    assert len(c) == 2 and c[1].tolist() == list(range(116, 132))
+    with pytest.raises(ValueError, match="at least 160"):
+        imatrix_chunks(toks, 80, None, None)
+
+
+@needs_model
+@pytest.mark.slow
+def test_cli(tmp_path, capsys):
+    import json
+
+    from lowbit.cli import main
+
+    text = tmp_path / "calib.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 40)
+    out = tmp_path / "im.gguf"
+    assert main(["imatrix", "--text", str(text), "--ctx", "32", "--chunks", "2", "-o", str(out), "-t", "2",
+                 "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["entries"] == 210 and res["chunks"] == 2 and res["ctx"] == 32
+    im = load_imatrix(out)
+    assert im.datasets == [str(text)] and im.chunk_size == 32
+    assert main(["imatrix", "--text", str(text), "--ctx", "4096", "-o", str(tmp_path / "x.gguf")]) == 1
+    assert "at least 8192" in capsys.readouterr().err

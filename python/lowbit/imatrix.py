@@ -32,7 +32,7 @@ import numpy as np
 
 from .io.gguf import GGUFValue, open_gguf, write_gguf
 
-__all__ = ["IMatrix", "collect_imatrix", "compute_imatrix", "load_imatrix", "save_imatrix"]
+__all__ = ["IMatrix", "collect_imatrix", "compute_imatrix", "imatrix_chunks", "load_imatrix", "save_imatrix"]
 
 log = logging.getLogger(__name__)
 
@@ -289,15 +289,25 @@ def compute_imatrix(model_path, text: str, *, n_ctx: int = 512, chunks: int | No
     f = open_gguf(model_path)
     model = LlamaModel.from_gguf(f, threads=threads)
     tok = Tokenizer.from_gguf_metadata(f.metadata)
-    tokens = np.asarray(tok.encode(text, add_bos=None, parse_special=False), np.int64)
+    tokens = tok.encode(text, add_bos=None, parse_special=False)
+    bos = tok.bos_id if tok.add_bos else None
+    token_chunks = imatrix_chunks(tokens, n_ctx, chunks, bos)
+    return collect_imatrix(model, token_chunks, process_output=process_output, dataset=dataset, progress=progress)
+
+
+def imatrix_chunks(tokens, n_ctx: int, chunks: int | None, bos_id: int | None) -> list[np.ndarray]:
+    """llama-imatrix's chunks: consecutive runs of n_ctx tokens (the tail dropped), at most `chunks`,
+    each with its first token replaced by BOS when the vocabulary adds one; at least two chunks' worth
+    of tokens are required."""
+    tokens = np.asarray(tokens, np.int64)
     if len(tokens) < 2 * n_ctx:
         raise ValueError(f"[imatrix] the text has {len(tokens)} tokens; at least {2 * n_ctx} (two chunks of "
                          f"{n_ctx}) are needed")
     n_chunk = len(tokens) // n_ctx if chunks is None else min(chunks, len(tokens) // n_ctx)
-    token_chunks = []
+    out = []
     for c in range(n_chunk):
         chunk = tokens[c * n_ctx:(c + 1) * n_ctx].copy()
-        if tok.add_bos and tok.bos_id is not None:
-            chunk[0] = tok.bos_id
-        token_chunks.append(chunk)
-    return collect_imatrix(model, token_chunks, process_output=process_output, dataset=dataset, progress=progress)
+        if bos_id is not None:
+            chunk[0] = bos_id
+        out.append(chunk)
+    return out
