@@ -324,7 +324,7 @@ def test_llama_cpp_loads_rewritten_smollm2(smollm2, tmp_path):
     assert vocab.tokenize(b"Hello world") == _llama(SMOLLM2, vocab_only=True).tokenize(b"Hello world")
     logits = []
     for path in (SMOLLM2, out):
-        llm = _llama(path, n_ctx=32, n_threads=2, n_batch=8)
+        llm = _llama(path, n_ctx=32, n_threads=2, n_batch=8, logits_all=True)  # else scores stay unwritten
         llm.eval([1, 9707])
         logits.append(np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32))
         llm.close()

@@ -12,5 +12,14 @@ from .ops import QuantizedTensor, cpu_info, dequantize, has_cuda, matmul, quanti
 
 __version__ = "0.1.0"
 
+def __getattr__(name: str):
+    # lowbit.quantize_model (llama.cpp's mixes) imports the GGUF layer, so only when asked for
+    if name == "quantize_model":
+        from .mixes import quantize_model
+
+        return quantize_model
+    raise AttributeError(f"module 'lowbit' has no attribute {name!r}")
+
+
 __all__ = ["CheckpointError", "GGUFError", "SafetensorsError", "QuantizedTensor", "cpu_info", "dequantize",
-           "has_cuda", "matmul", "quantize", "type_info", "types", "__version__"]
+           "has_cuda", "matmul", "quantize", "quantize_model", "type_info", "types", "__version__"]

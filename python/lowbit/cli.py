@@ -6,6 +6,9 @@
     lowbit inspect MODEL.gguf [--json]
     lowbit convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0|auto] [--json]   HF safetensors -> GGUF
     lowbit export-hf MODEL.gguf HF_DIR [--dtype f32|f16|bf16] [--json]       GGUF -> HF (dequantized)
+    lowbit quantize IN.gguf OUT.gguf MIX [--threads T] [--imatrix FILE] [--pure] [--output-tensor-type T]
+                    [--token-embedding-type T] [--leave-output-tensor] [--json]   llama.cpp's mixes, same bytes
+    lowbit imatrix [MODEL.gguf] [--text FILE] [--chunks N] [--ctx 512] -o imatrix.gguf [--json]
     lowbit demo [--rows R] [--k K] [--threads T] [--json]   quantize a matrix to every type: size, error, speed
     lowbit types [--json]                                   the quantization type table
     lowbit info [--json]                                    which ISA each kernel uses
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 
@@ -217,6 +221,44 @@ def _cmd_export_hf(args) -> dict:
     if not args.json:
         print(f"{res['output']}: {res['tensors']} tensors as {res['dtype']}; {', '.join(res['files'])}")
     return res
+def _cmd_quantize(args) -> dict:
+    from .mixes import quantize_model
+
+    try:
+        res = quantize_model(args.input, args.output, args.mix, threads=args.threads, imatrix=args.imatrix,
+                             pure=args.pure, output_tensor_type=args.output_tensor_type,
+                             token_embedding_type=args.token_embedding_type,
+                             leave_output_tensor=args.leave_output_tensor,
+                             progress=None if args.json else _progress(f"quantize {args.mix.upper()}"))
+    except KeyboardInterrupt:
+        print(f"\nlowbit quantize: interrupted; nothing written to {args.output}", file=sys.stderr)
+        raise SystemExit(130) from None
+    res.pop("tensor_types")
+    if not args.json:
+        print(f"{args.output}: {res['mix']}, {res['tensors']} tensors, {res['bytes_in'] / 2**20:.1f} MiB -> "
+              f"{res['bytes_out'] / 2**20:.1f} MiB ({res['bits_per_weight']:.2f} bits per weight), "
+              f"{res['seconds']:.1f} s")
+        print("tensor types: " + ", ".join(f"{k} x{v}" for k, v in sorted(res["types"].items())))
+    return res
+
+
+def _cmd_imatrix(args) -> dict:
+    from .imatrix import compute_imatrix, save_imatrix
+    from .model.default import default_calibration_path, default_model_path, read_calibration_documents
+
+    model = args.model or default_model_path()
+    text_path = args.text or default_calibration_path()
+    # C4 is a set of short documents: joined with blank lines into one text, as llama-imatrix reads a file
+    text = "\n\n".join(read_calibration_documents(text_path))
+    im = compute_imatrix(model, text, n_ctx=args.ctx, chunks=args.chunks, threads=args.threads,
+                         dataset=args.text or os.path.basename(text_path), process_output=args.process_output,
+                         progress=None if args.json else _progress("imatrix"))
+    save_imatrix(args.output, im)
+    out = {"model": model, "text": text_path, "output": args.output, "entries": len(im.sums),
+           "chunks": im.chunk_count, "ctx": im.chunk_size}
+    if not args.json:
+        print(f"{args.output}: {out['entries']} entries from {out['chunks']} chunks of {out['ctx']} tokens")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,6 +313,27 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("out_dir", help="new (or empty) output directory")
     ex.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
     ex.add_argument("--json", action="store_true")
+    qz = sub.add_parser("quantize", help="quantize a GGUF model to a llama.cpp mix (bytes identical to llama-quantize)")
+    qz.add_argument("input", help="GGUF model (F32, F16, BF16 or any type lowbit reads)")
+    qz.add_argument("output", help="GGUF file to write (never the input)")
+    qz.add_argument("mix", help="Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S "
+                                "Q5_K_M Q6_K IQ4_NL IQ4_XS F16 BF16 F32 COPY")
+    qz.add_argument("-t", "--threads", type=int, default=None)
+    qz.add_argument("--imatrix", default=None, help="importance matrix (llama.cpp GGUF or legacy .dat)")
+    qz.add_argument("--pure", action="store_true", help="every quantized tensor gets the mix's default type")
+    qz.add_argument("--output-tensor-type", default=None, help="type of output.weight, e.g. q8_0")
+    qz.add_argument("--token-embedding-type", default=None, help="type of token_embd.weight, e.g. q8_0")
+    qz.add_argument("--leave-output-tensor", action="store_true", help="copy output.weight unchanged")
+    qz.add_argument("--json", action="store_true")
+    im = sub.add_parser("imatrix", help="importance matrix over calibration text (llama-imatrix's definition)")
+    im.add_argument("model", nargs="?", default=None, help="GGUF model (default: SmolLM2-135M-Instruct)")
+    im.add_argument("-o", "--output", required=True, help="imatrix file to write (llama.cpp's GGUF format)")
+    im.add_argument("--text", default=None, help="calibration text (default: the C4 excerpt shipped with lowbit)")
+    im.add_argument("--chunks", type=int, default=None, help="at most this many chunks (default: all)")
+    im.add_argument("--ctx", type=int, default=512, help="tokens per chunk")
+    im.add_argument("--process-output", action="store_true", help="also collect output.weight")
+    im.add_argument("-t", "--threads", type=int, default=None)
+    im.add_argument("--json", action="store_true")
     t = sub.add_parser("types", help="the quantization type table")
     t.add_argument("--json", action="store_true")
     i = sub.add_parser("info", help="ISA per kernel, threads")
@@ -279,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="lowbit: %(message)s")
 
     commands = {"run": _cmd_run, "perplexity": _cmd_perplexity, "bench": _cmd_bench, "inspect": _cmd_inspect,
-                "convert": _cmd_convert, "export-hf": _cmd_export_hf}
+                "convert": _cmd_convert, "export-hf": _cmd_export_hf, "quantize": _cmd_quantize,
+                "imatrix": _cmd_imatrix}
     if args.cmd in commands:
         if getattr(args, "threads", None) is not None and args.threads <= 0:
             p.error(f"{args.cmd}: --threads must be >= 1")

@@ -260,6 +260,10 @@ def silu(x: np.ndarray) -> np.ndarray:
 
 
 class LlamaModel:
+    # observer(w, x): called with every weight matmul's QuantizedTensor and its float32 input (T, k)
+    # before the product; lowbit.imatrix collects activation statistics through it. None: no calls.
+    observer = None
+
     def __init__(self, cfg: Config, weights: Weights, threads: int | None = None):
         self.cfg = cfg
         self.w = weights
@@ -274,6 +278,8 @@ class LlamaModel:
         return KVCache(self.cfg, n_ctx)
 
     def _linear(self, x: np.ndarray, w: ops.QuantizedTensor, bias: np.ndarray | None = None) -> np.ndarray:
+        if self.observer is not None:
+            self.observer(w, x)
         # weights moved to the GPU (model/offload.py) run there; threads is a CPU setting
         y = ops.matmul(x, w, threads=self.threads if w.device == "cpu" else None)
         return y + bias if bias is not None else y
