@@ -160,6 +160,9 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
         throw std::invalid_argument("[matmul] weight buffer has " + std::to_string(w.nbytes()) + " bytes, expected " +
                                     std::to_string(n * rb));
     MatmulFn fn = m <= fk.gemv_max_rows ? fk.gemv : fk.gemm;
+    // The int8 tensor-core GEMV reads each weight once for all rows: on an H100 (2026-11-27) it beat the
+    // dp4a GEMV from m = 16 (q4_0 28672x4096: 102 vs 155 us) but lost at m <= 4, so it takes m = 9..32.
+    if (fk.gemv_mma_async && m > 8 && m <= kGemvMmaMaxRows) fn = fk.gemv_mma_async;
     if (kernel == "gemv_f32") fn = fk.gemv_f32;
     else if (kernel == "gemv") fn = fk.gemv;
     else if (kernel == "gemv_unstaged") fn = fk.gemv_unstaged;

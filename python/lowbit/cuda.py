@@ -303,7 +303,8 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     kernel: "auto", or "gemv" / "gemv_unstaged" / "gemv_f32" / "gemm" to force one (tests, benchmarks);
     "mma" / "mma_async": int8 tensor cores (m <= 32; q4_0, q4_1, q8_0; the second stages weights through
     shared memory with cp.async); "gemv_async": the integer GEMV fed through a
-    cp.async pipeline (m <= 8; q4_0, q4_1, q8_0, q4_k, q5_k). Both opt-in until measured faster."""
+    cp.async pipeline (m <= 8; q4_0, q4_1, q8_0, q4_k, q5_k; opt-in: no faster on the H100).
+    "auto" takes "mma_async" for q4_0 / q4_1 / q8_0 at 9 <= m <= 32, where it measured fastest."""
     op = "matmul"
     if kernel not in _KERNELS:
         raise ValueError(f"[{op}] kernel must be one of {_KERNELS}, got {kernel!r}")
