@@ -4,6 +4,8 @@
     lowbit perplexity [MODEL.gguf] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
     lowbit bench [MODEL.gguf] [-p 512] [-n 128] [-t T] [--json]
     lowbit inspect MODEL.gguf [--json]
+    lowbit convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0] [--json]   HF safetensors -> GGUF
+    lowbit export-hf MODEL.gguf HF_DIR [--dtype f32|f16|bf16] [--json]       GGUF -> HF (dequantized)
     lowbit demo [--rows R] [--k K] [--threads T] [--json]   quantize a matrix to every type: size, error, speed
     lowbit types [--json]                                   the quantization type table
     lowbit info [--json]                                    which ISA each kernel uses
@@ -190,6 +192,26 @@ def _cmd_inspect(args) -> dict:
     return out
 
 
+def _cmd_convert(args) -> dict:
+    from .convert import convert_hf_to_gguf
+
+    res = convert_hf_to_gguf(args.hf_dir, args.out, args.outtype, progress=_progress("convert"))
+    if not args.json:
+        types = ", ".join(f"{k} x{v}" for k, v in res["types"].items())
+        print(f"{res['output']}: {res['architecture']}, {res['tensors']} tensors ({types}), "
+              f"{res['params'] / 1e6:.1f} M parameters, {res['bytes'] / 2**20:.1f} MiB")
+    return res
+
+
+def _cmd_export_hf(args) -> dict:
+    from .convert import export_gguf_to_hf
+
+    res = export_gguf_to_hf(args.model, args.out_dir, args.dtype, progress=_progress("export-hf"))
+    if not args.json:
+        print(f"{res['output']}: {res['tensors']} tensors as {res['dtype']}; {', '.join(res['files'])}")
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lowbit", description="GGUF-exact quantization on small hardware")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -227,6 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     ins = sub.add_parser("inspect", help="metadata, tensor types, size and bits per weight of a GGUF file")
     ins.add_argument("model")
     ins.add_argument("--json", action="store_true")
+    cv = sub.add_parser("convert", help="Hugging Face safetensors checkpoint -> GGUF (as llama.cpp's converter)")
+    cv.add_argument("hf_dir", help="directory with config.json, tokenizer.json and *.safetensors")
+    cv.add_argument("out", help="output GGUF file")
+    cv.add_argument("--outtype", choices=["f32", "f16", "bf16", "q8_0"], default="f16")
+    cv.add_argument("--json", action="store_true")
+    ex = sub.add_parser("export-hf", help="GGUF -> Hugging Face checkpoint (dequantized safetensors)")
+    ex.add_argument("model", help="GGUF file")
+    ex.add_argument("out_dir", help="new (or empty) output directory")
+    ex.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
+    ex.add_argument("--json", action="store_true")
     t = sub.add_parser("types", help="the quantization type table")
     t.add_argument("--json", action="store_true")
     i = sub.add_parser("info", help="ISA per kernel, threads")
@@ -234,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="lowbit: %(message)s")
 
-    commands = {"run": _cmd_run, "perplexity": _cmd_perplexity, "bench": _cmd_bench, "inspect": _cmd_inspect}
+    commands = {"run": _cmd_run, "perplexity": _cmd_perplexity, "bench": _cmd_bench, "inspect": _cmd_inspect,
+                "convert": _cmd_convert, "export-hf": _cmd_export_hf}
     if args.cmd in commands:
         if getattr(args, "threads", None) is not None and args.threads <= 0:
             p.error(f"{args.cmd}: --threads must be >= 1")

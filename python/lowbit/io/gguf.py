@@ -45,7 +45,7 @@ import numpy as np
 from ..errors import GGUFError
 from ..ops import QuantizedTensor, _type_table
 
-__all__ = ["GGUFFile", "GGUFValue", "TensorInfo", "open_gguf", "write_gguf"]
+__all__ = ["GGUFFile", "GGUFValue", "LazyTensor", "TensorInfo", "open_gguf", "write_gguf"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,18 @@ class GGUFValue:
     @property
     def is_array(self) -> bool:
         return isinstance(self.value, (list, tuple, np.ndarray))
+
+
+class LazyTensor(NamedTuple):
+    """A tensor for write_gguf whose data is made only when it is written (streaming conversion).
+
+    qtype and shape (numpy order) are declared up front because the header comes first; produce()
+    returns a QuantizedTensor or float32/float16 array that must match them.
+    """
+
+    qtype: str
+    shape: tuple
+    produce: Any
 
 
 class TensorInfo(NamedTuple):
@@ -659,7 +671,11 @@ def _tensor_payload(name, t, where: str) -> tuple[bytes, tuple, int, np.ndarray]
     encoded = _encode_str(name, where)
     if len(encoded) - 8 > _MAX_NAME_BYTES:
         _fail(f"{where}: name is {len(encoded) - 8} bytes; llama.cpp allows at most {_MAX_NAME_BYTES}")
-    if isinstance(t, QuantizedTensor):
+    if isinstance(t, LazyTensor):
+        if t.qtype not in _type_table():
+            _fail(f"{where}: unknown type {t.qtype!r}")
+        qtype, shape, data = t.qtype, tuple(int(x) for x in t.shape), t
+    elif isinstance(t, QuantizedTensor):
         qtype, shape, data = t.qtype, t.shape, np.ascontiguousarray(t.data)
     elif isinstance(t, np.ndarray):
         if t.dtype not in (np.float32, np.float16):
@@ -673,6 +689,24 @@ def _tensor_payload(name, t, where: str) -> tuple[bytes, tuple, int, np.ndarray]
     if not 1 <= len(shape) <= _MAX_DIMS or min(shape) < 1:
         _fail(f"{where}: shape {shape} must have 1 to {_MAX_DIMS} dims, each >= 1")
     return encoded, tuple(shape), _type_table()[qtype]["gguf_id"], data
+
+
+def _lazy_nbytes(t: LazyTensor) -> int:
+    row = _type_table()[t.qtype]
+    n = 1
+    for x in t.shape:
+        n *= x
+    if t.shape[-1] % row["block_size"]:
+        _fail(f"{t.qtype} tensor of shape {t.shape}: last dim is not a multiple of the block size {row['block_size']}")
+    return n // row["block_size"] * row["type_size"]
+
+
+def _produce(name: str, t: LazyTensor) -> np.ndarray:
+    """The bytes of a LazyTensor, checked against what the header already says about it."""
+    encoded, shape, type_id, data = _tensor_payload(name, t.produce(), f"tensor {name!r}")
+    if isinstance(data, LazyTensor) or shape != t.shape or type_id != _type_table()[t.qtype]["gguf_id"]:
+        _fail(f"tensor {name!r}: produced {getattr(data, 'qtype', '?')} {shape}, declared {t.qtype} {t.shape}")
+    return data
 
 
 def _mapped_files(arr: np.ndarray):
@@ -698,8 +732,9 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
       list -> array of one element type: ints -> int32 (as llama.cpp's token types) or int64 when
       needed, floats -> float32, str -> string, bools -> bool, lists -> array of arrays.
       GGUFFile.typed_metadata passes every type through unchanged.
-    tensors: sequence of (name, QuantizedTensor or float32/float16 ndarray), written in order with
-      shapes in numpy order (last dim k). Names at most 63 UTF-8 bytes, unique.
+    tensors: sequence of (name, QuantizedTensor or float32/float16 ndarray or LazyTensor), written in
+      order with shapes in numpy order (last dim k). Names at most 63 UTF-8 bytes, unique. A
+      LazyTensor is produced only when its data is written, so a conversion holds one tensor at a time.
     alignment: of each tensor's data, a power of two >= 8; None takes general.alignment from the
       metadata or the default 32. general.alignment is written (as uint32) when it is not 32.
 
@@ -713,6 +748,7 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
     alignment, meta = _resolve_alignment(metadata, alignment)
     kv_bytes = [_encode_kv(k, v, f"metadata {k!r}") for k, v in meta.items()]
 
+    tensors = list(tensors)
     entries = []
     names = set()
     for i, item in enumerate(tensors):
@@ -735,7 +771,8 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
         ne = tuple(reversed(shape))
         infos.append(encoded + _U32.pack(len(ne)) + b"".join(_U64.pack(n) for n in ne)
                      + _U32.pack(type_id) + _U64.pack(offset))
-        offset += data.nbytes + _pad(data.nbytes, alignment)
+        nbytes = _lazy_nbytes(data) if isinstance(data, LazyTensor) else data.nbytes
+        offset += nbytes + _pad(nbytes, alignment)
     header = b"".join([_MAGIC, _U32.pack(_WRITE_VERSION), _U64.pack(len(entries)), _U64.pack(len(kv_bytes)),
                        *kv_bytes, *infos])
     header += bytes(_pad(len(header), alignment))
@@ -745,7 +782,9 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
     try:
         with open(tmp, "xb") as f:
             f.write(header)
-            for _, _, _, data in entries:
+            for (name, _), (_, _, _, data) in zip(tensors, entries):
+                if isinstance(data, LazyTensor):
+                    data = _produce(name, data)  # one tensor in memory at a time
                 f.write(memoryview(data))
                 f.write(bytes(_pad(data.nbytes, alignment)))
             f.flush()
