@@ -13,14 +13,14 @@ from .grid import GridSpec, rtn
 from .sequential import CalibratedModel, Progress, accumulate_hessians, calibrate_sequential, quantize_without_data
 
 
-def quantize_rtn(model: llama.LlamaModel, metadata: dict, spec: GridSpec,
+def quantize_rtn(model: llama.LlamaModel, source_file, spec: GridSpec,
                  progress: Progress | None = None) -> CalibratedModel:
     """Round-to-nearest on the integer group grid: the baseline, no calibration data."""
     info = {"method": "rtn", "bits": spec.bits, "group_size": spec.group_size, "sym": spec.sym}
-    return quantize_without_data(model, metadata, lambda name, w: rtn(spec, w), progress, info)
+    return quantize_without_data(model, source_file, lambda name, w: rtn(spec, w), progress, info)
 
 
-def quantize_gptq(model: llama.LlamaModel, metadata: dict, tokens: np.ndarray, spec: GridSpec,
+def quantize_gptq(model: llama.LlamaModel, source_file, tokens: np.ndarray, spec: GridSpec,
                   act_order: bool = False, static_groups: bool = True, damp: float = 0.01,
                   progress: Progress | None = None) -> CalibratedModel:
     """GPTQ on every linear of every block, sequentially. tokens: (samples, seq_len) calibration windows."""
@@ -38,10 +38,10 @@ def quantize_gptq(model: llama.LlamaModel, metadata: dict, tokens: np.ndarray, s
     info = {"method": "gptq", "bits": spec.bits, "group_size": spec.group_size, "sym": spec.sym,
             "act_order": act_order, "static_groups": static_groups, "damp": damp,
             "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1])}
-    return calibrate_sequential(model, metadata, tokens, block, progress, info)
+    return calibrate_sequential(model, source_file, tokens, block, progress, info)
 
 
-def quantize_gguf_calibrated(model: llama.LlamaModel, metadata: dict, tokens: np.ndarray, qtype: str,
+def quantize_gguf_calibrated(model: llama.LlamaModel, source_file, tokens: np.ndarray, qtype: str,
                              method: str = "gptq", damp: float = 0.01,
                              progress: Progress | None = None) -> CalibratedModel:
     """Every block linear straight into a GGUF type, with the calibration activations used either way:
@@ -66,4 +66,4 @@ def quantize_gguf_calibrated(model: llama.LlamaModel, metadata: dict, tokens: np
 
     info = {"method": f"{method}-gguf", "gguf_type": qtype, "damp": damp,
             "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1])}
-    return calibrate_sequential(model, metadata, tokens, block, progress, info)
+    return calibrate_sequential(model, source_file, tokens, block, progress, info)

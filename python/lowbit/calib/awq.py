@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
 from ..model import llama
 from .block import FloatLayer, attention_part, block_forward, ffn_part
 from .grid import GridSpec, QuantizedLinear, check_group, fit, quantize, rtn
@@ -26,7 +27,6 @@ from .sequential import CalibratedModel, Progress, calibrate_sequential
 N_GRID = 20
 MAX_SHRINK = 0.5
 CLIP_TOKENS = 512      # AutoAWQ's n_sample_token for the clipping search
-CLIP_ROW_BATCH = 64
 
 
 def fake_quantize(spec: GridSpec, w: np.ndarray) -> np.ndarray:
@@ -72,28 +72,28 @@ def search_clip(spec: GridSpec, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     ng = k // width
     if x.shape[0] > CLIP_TOKENS:
         x = x[:: x.shape[0] // CLIP_TOKENS][:CLIP_TOKENS]
-    xg = x.reshape(x.shape[0], ng, width)                             # (N, ng, gs)
-    out = w.copy()
-    for r0 in range(0, n, CLIP_ROW_BATCH):
-        wb = w[r0:r0 + CLIP_ROW_BATCH].reshape(-1, ng, width)          # (b, ng, gs)
-        ref = np.einsum("tgc,bgc->btg", xg, wb)                        # (b, N, ng)
-        amax = np.abs(wb).max(axis=2, keepdims=True)                   # (b, ng, 1)
-        best_err = np.full(wb.shape[:2], np.inf)
-        best_max = amax.copy()
-        for i in range(int(MAX_SHRINK * N_GRID)):
-            m = amax * (1 - i / N_GRID)
-            cw = np.clip(wb, -m, m)
-            qw = fake_quantize(spec, cw.reshape(-1, k)).reshape(wb.shape)
-            err = np.mean((np.einsum("tgc,bgc->btg", xg, qw) - ref) ** 2, axis=1)   # (b, ng)
-            better = err < best_err
-            best_err = np.where(better, err, best_err)
-            best_max = np.where(better[..., None], m, best_max)
-        out[r0:r0 + CLIP_ROW_BATCH] = np.clip(wb, -best_max, best_max).reshape(-1, k)
-    return out
+    xg = np.ascontiguousarray(x.reshape(x.shape[0], ng, width).transpose(1, 0, 2))   # (ng, N, gs)
+    wg = w.reshape(n, ng, width)                                                     # (n, ng, gs)
+
+    def partial_dots(v):  # (n, ng, gs) -> (ng, N, n), one BLAS matmul per group
+        return xg @ v.transpose(1, 2, 0)
+
+    ref = partial_dots(wg)
+    amax = np.abs(wg).max(axis=2, keepdims=True)                                     # (n, ng, 1)
+    best_err = np.full((n, ng), np.inf)
+    best_max = amax.copy()
+    for i in range(int(MAX_SHRINK * N_GRID)):
+        m = amax * np.float32(1 - i / N_GRID)
+        qw = fake_quantize(spec, np.clip(wg, -m, m).reshape(n, k)).reshape(n, ng, width)
+        err = np.mean((partial_dots(qw) - ref) ** 2, axis=1).T                        # (n, ng)
+        better = err < best_err
+        best_err = np.where(better, err, best_err)
+        best_max = np.where(better[..., None], m, best_max)
+    return np.clip(wg, -best_max, best_max).reshape(n, k)
 
 
 def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, cos, sin,
-              search_samples: int) -> tuple[dict, FloatLayer, dict]:
+              search_samples: int, gguf_type: str | None = None) -> tuple[dict, FloatLayer, dict]:
     """AWQ on one block: X (S, T, d) block inputs. Returns (quantized linears, the scaled float layer with
     quantized linears, search log)."""
     # the inputs of every linear, on the samples used for the searches
@@ -148,30 +148,35 @@ def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, 
         w = getattr(out, name)
         if name not in ("wq", "wk"):  # q/k errors are amplified by the softmax; AutoAWQ leaves them unclipped
             w = search_clip(spec, w, A[inp].reshape(-1, w.shape[1]))
-        qs[name] = rtn(spec, np.ascontiguousarray(w, np.float32))
+        w = np.ascontiguousarray(w, np.float32)
+        # into a GGUF type: llama.cpp's rounding of the scaled, clipped weights
+        qs[name] = ops.quantize(w, gguf_type) if gguf_type else rtn(spec, w)
         setattr(out, name, qs[name].dequantize())
     return qs, out, log
 
 
-def quantize_awq(model: llama.LlamaModel, metadata: dict, tokens: np.ndarray, bits: int = 4,
+def quantize_awq(model: llama.LlamaModel, source_file, tokens: np.ndarray, bits: int = 4,
                  group_size: int = 128, zero_point: bool = True, search_samples: int | None = None,
+                 gguf_type: str | None = None, min_grid: bool = False,
                  progress: Progress | None = None) -> CalibratedModel:
     """AWQ on every block, sequentially. tokens: (samples, seq_len). search_samples: how many of the
-    samples the searches evaluate (default all; fewer is faster)."""
+    samples the searches evaluate (default all; fewer is faster). gguf_type: write the scaled and clipped
+    linears into this GGUF type instead of the group grid. min_grid: the zero point as a float16 offset
+    (w = d*q + m, GGUF Q4_1's form) instead of an integer."""
     cfg = model.cfg
-    spec = GridSpec(bits, group_size, sym=not zero_point, style="awq")
+    spec = GridSpec(bits, group_size, sym=not zero_point, style="min" if min_grid and zero_point else "awq")
     for k in (cfg.n_embd, cfg.n_ff, cfg.n_head * cfg.head_dim):
         check_group(spec, k)
     n_search = int(search_samples or tokens.shape[0])
     logs = []
 
     def block(i, lw, X, cos, sin):
-        qs, out, log = awq_block(cfg, spec, lw, X, cos, sin, n_search)
+        qs, out, log = awq_block(cfg, spec, lw, X, cos, sin, n_search, gguf_type)
         logs.append(log)
         return qs, out
 
     info = {"method": "awq", "bits": bits, "group_size": group_size, "zero_point": zero_point,
-            "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "search_samples": n_search}
-    res = calibrate_sequential(model, metadata, tokens, block, progress, info)
+            "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "search_samples": n_search, "gguf_type": gguf_type}
+    res = calibrate_sequential(model, source_file, tokens, block, progress, info)
     res.info["search"] = logs
     return res

@@ -34,7 +34,7 @@ class CalibratedModel:
     """The result: per layer the quantized linears (integer group grids, or GGUF tensors) and the float
     layer they dequantize to (norms included, which AWQ rescales); the rest as in the source model."""
     source: llama.LlamaModel
-    metadata: dict                                   # the source's GGUF-style metadata
+    source_file: object                              # the open source GGUFFile (metadata, other tensors)
     quantized: list[dict] = field(default_factory=list)
     layers: list[FloatLayer] = field(default_factory=list)
     info: dict = field(default_factory=dict)          # method, settings, timings
@@ -96,7 +96,7 @@ def accumulate_hessians(cfg: llama.Config, lw: FloatLayer, X: np.ndarray, cos, s
     return {k: v * (2.0 / count[0]) for k, v in sums.items()}
 
 
-def calibrate_sequential(model: llama.LlamaModel, metadata: dict, tokens: np.ndarray,
+def calibrate_sequential(model: llama.LlamaModel, source_file, tokens: np.ndarray,
                          quantize_block: BlockQuantizer, progress: Progress | None = None,
                          info: dict | None = None) -> CalibratedModel:
     """Run quantize_block on each block in turn with the inputs the quantized earlier blocks produce."""
@@ -105,7 +105,7 @@ def calibrate_sequential(model: llama.LlamaModel, metadata: dict, tokens: np.nda
     if T > cfg.n_ctx_train:
         raise ValueError(f"[calibrate] seq_len {T} is longer than the model's context {cfg.n_ctx_train}")
     cos, sin = llama.rope_angles(cfg, np.arange(T), model.w.rope_freqs)
-    res = CalibratedModel(model, metadata, info=dict(info or {}))
+    res = CalibratedModel(model, source_file, info=dict(info or {}))
     X = embed_samples(model, tokens)
     t0 = time.perf_counter()
     for i in range(cfg.n_layer):
@@ -123,11 +123,11 @@ def calibrate_sequential(model: llama.LlamaModel, metadata: dict, tokens: np.nda
     return res
 
 
-def quantize_without_data(model: llama.LlamaModel, metadata: dict,
+def quantize_without_data(model: llama.LlamaModel, source_file,
                           quantize_linear: Callable[[str, np.ndarray], "QuantizedLinear | ops.QuantizedTensor"],
                           progress: Progress | None = None, info: dict | None = None) -> CalibratedModel:
     """Round-to-nearest style methods: each linear on its own, no activations."""
-    res = CalibratedModel(model, metadata, info=dict(info or {}))
+    res = CalibratedModel(model, source_file, info=dict(info or {}))
     for i, lw_src in enumerate(model.w.layers):
         lw = FloatLayer.from_layer(lw_src)
         qs = {}

@@ -26,39 +26,44 @@ import numpy as np
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
 
 
+def _run(bits: int) -> tuple[int, int]:
+    """(values, words) of one bit stream: 32/bits values in one word, or 32 values in 3 words for 3 bits."""
+    return (32 // bits, 1) if 32 % bits == 0 else (32, bits)
+
+
 def pack_bits(v: np.ndarray, bits: int) -> np.ndarray:
-    """v: (R, m) unsigned values < 2^bits, m a multiple of 32 -> (R, m*bits/32) int32: every 32 values one
-    little-endian bit stream of `bits` words."""
+    """v: (R, m) unsigned values < 2^bits -> (R, m*bits/32) int32: each run of values one little-endian
+    bit stream (m a multiple of 32/bits, or of 32 for 3 bits)."""
     R, m = v.shape
-    if m % 32:
-        raise ValueError(f"[pack] {m} values per row is not a multiple of 32")
-    v = v.reshape(R, m // 32, 32).astype(np.uint64)
-    out = np.zeros((R, m // 32, bits), np.uint64)
-    for t in range(32):
-        off = t * bits
-        word, shift = off // 32, off % 32
+    per, nw = _run(bits)
+    if m % per:
+        raise ValueError(f"[pack] {m} values per row is not a multiple of {per} ({bits}-bit)")
+    v = v.reshape(R, m // per, per).astype(np.uint64)
+    out = np.zeros((R, m // per, nw), np.uint64)
+    for t in range(per):
+        word, shift = divmod(t * bits, 32)
         out[..., word] |= (v[..., t] << np.uint64(shift)) & np.uint64(0xFFFFFFFF)
         if shift + bits > 32:
             out[..., word + 1] |= v[..., t] >> np.uint64(32 - shift)
-    return out.astype(np.uint32).reshape(R, m // 32 * bits).view(np.int32)
+    return out.astype(np.uint32).reshape(R, m // per * nw).view(np.int32)
 
 
 def unpack_bits(words: np.ndarray, bits: int) -> np.ndarray:
     """The inverse of pack_bits: (R, w) int32 -> (R, w*32/bits) uint8."""
     R, w = words.shape
-    if w % bits:
-        raise ValueError(f"[unpack] {w} words per row is not a multiple of bits={bits}")
-    u = words.view(np.uint32).reshape(R, w // bits, bits).astype(np.uint64)
+    per, nw = _run(bits)
+    if w % nw:
+        raise ValueError(f"[unpack] {w} words per row is not a multiple of {nw} ({bits}-bit)")
+    u = np.ascontiguousarray(words).view(np.uint32).reshape(R, w // nw, nw).astype(np.uint64)
     mask = np.uint64((1 << bits) - 1)
-    out = np.zeros((R, w // bits, 32), np.uint8)
-    for t in range(32):
-        off = t * bits
-        word, shift = off // 32, off % 32
+    out = np.zeros((R, w // nw, per), np.uint8)
+    for t in range(per):
+        word, shift = divmod(t * bits, 32)
         val = u[..., word] >> np.uint64(shift)
         if shift + bits > 32:
             val |= u[..., word + 1] << np.uint64(32 - shift)
         out[..., t] = (val & mask).astype(np.uint8)
-    return out.reshape(R, w // bits * 32)
+    return out.reshape(R, w // nw * per)
 
 
 def pack_gptq(q: np.ndarray, scales: np.ndarray, zeros: np.ndarray, g_idx: np.ndarray, bits: int) -> dict:
