@@ -187,3 +187,127 @@ def test_grid_is_gguf_exact(spec, qtype):
         assert qt.qtype == qtype
         assert np.array_equal(lowbit.dequantize(qt), ql.dequantize())   # ggml's values == the grid's
     assert exact_gguf_type(GridSpec(4, 64, True)) is None and exact_gguf_type(GridSpec(4, 32, False)) is None
+
+
+# the real model --------------------------------------------------------------------------------------
+
+def _smollm2():
+    from lowbit.io.gguf import open_gguf
+    from lowbit.model.default import default_model_path
+    from lowbit.model.llama import LlamaModel
+    from lowbit.model.tokenizer import Tokenizer
+    try:
+        path = default_model_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    f = open_gguf(path)
+    return f, LlamaModel.from_gguf(f), Tokenizer.from_gguf_metadata(f.metadata)
+
+
+def _first_layers(model, n):
+    from lowbit.model.llama import LlamaModel
+    return LlamaModel(dataclasses.replace(model.cfg, n_layer=n), dataclasses.replace(model.w, layers=model.w.layers[:n]))
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    f, model, tok = _smollm2()
+    yield f, model, tok
+    f.close()
+
+
+@pytest.mark.slow
+def test_calibration_windows(smollm2):
+    from lowbit.calib.data import calibration_windows
+    f, model, tok = smollm2
+    a = calibration_windows(tok, 6, 128, seed=1)
+    assert a.shape == (6, 128) and a.dtype == np.int64
+    assert np.array_equal(a, calibration_windows(tok, 6, 128, seed=1))
+    assert not np.array_equal(a, calibration_windows(tok, 6, 128, seed=2))
+    with pytest.raises(ValueError, match="fewer than"):
+        calibration_windows(tok, 10**6, 512)
+
+
+@pytest.mark.slow
+def test_gptq_hf_export_round_trip(smollm2, tmp_path):
+    """Two calibrated blocks written as a GPTQ checkpoint: unpacking gives back the grid, Q/K rows in HF order."""
+    from lowbit.calib.api import quantize_gptq
+    from lowbit.calib.data import calibration_windows
+    from lowbit.calib.export import write_hf_dir
+    from lowbit.io.hf import unpermute_qk
+    from lowbit.io.safetensors import open_safetensors
+    f, model, tok = smollm2
+    small = _first_layers(model, 2)
+    res = quantize_gptq(small, f, calibration_windows(tok, 4, 64), GridSpec(4, 64, False), act_order=True)
+    files = write_hf_dir(res, tmp_path / "out")
+    assert {"config.json", "quantize_config.json", "model.safetensors", "tokenizer.json"} <= set(files)
+    cfg = json.load(open(tmp_path / "out" / "config.json"))
+    qc = cfg["quantization_config"]
+    assert qc["quant_method"] == "gptq" and qc["bits"] == 4 and qc["group_size"] == 64 and qc["desc_act"] and not qc["sym"]
+    with open_safetensors(tmp_path / "out" / "model.safetensors") as st:
+        for name, hf, heads in (("wq", "self_attn.q_proj", (9, 9)), ("wk", "self_attn.k_proj", (9, 3)),
+                                ("w_down", "mlp.down_proj", None)):
+            p = f"model.layers.1.{hf}."
+            q, z, s, g = unpack_gptq(st.raw(p + "qweight"), st.raw(p + "qzeros"), st.raw(p + "scales"),
+                                     st.raw(p + "g_idx"), 4)
+            w = dequantize_grid(q, z, s, g)
+            want = res.quantized[1][name].dequantize()
+            if heads:
+                want = unpermute_qk(want, *heads)
+            assert np.array_equal(w, want)
+        assert st.tensors["model.layers.0.input_layernorm.weight"].dtype == "F16"
+
+
+@pytest.mark.slow
+def test_awq_hf_and_gguf_exports(smollm2, tmp_path):
+    from lowbit.calib.awq import quantize_awq
+    from lowbit.calib.data import calibration_windows
+    from lowbit.calib.export import write_gguf_dir, write_hf_dir
+    from lowbit.io.gguf import open_gguf
+    from lowbit.io.safetensors import open_safetensors
+    f, model, tok = smollm2
+    small = _first_layers(model, 1)
+    tokens = calibration_windows(tok, 2, 64)
+    res = quantize_awq(small, f, tokens, 4, 64)
+    write_hf_dir(res, tmp_path / "hf")
+    cfg = json.load(open(tmp_path / "hf" / "config.json"))
+    assert cfg["quantization_config"] == {"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": True,
+                                          "version": "gemm", "modules_to_not_convert": None}
+    with open_safetensors(tmp_path / "hf" / "model.safetensors") as st:
+        p = "model.layers.0.mlp.up_proj."
+        q, z, s = unpack_awq(st.raw(p + "qweight"), st.raw(p + "qzeros"), st.raw(p + "scales"))
+        assert np.array_equal(dequantize_grid(q, z, s, np.arange(576) // 64), res.layers[0].w_up)
+        norm = st.array("model.layers.0.post_attention_layernorm.weight")
+        assert np.array_equal(norm, res.layers[0].ffn_norm.astype(np.float16).astype(np.float32))
+    # AWQ into GGUF: zero-point-free groups of 32 are Q4_0, byte for byte
+    res = quantize_awq(small, f, tokens, 4, 32, zero_point=False)
+    path = write_gguf_dir(res, tmp_path / "gguf")
+    with open_gguf(path) as g:
+        t = g.tensor("blk.0.ffn_up.weight")
+        assert t.qtype == "q4_0" and np.array_equal(t.dequantize(), res.layers[0].w_up)
+        assert np.array_equal(g.array("blk.0.ffn_norm.weight"), res.layers[0].ffn_norm)
+        assert g.tensor("blk.1.ffn_up.weight").qtype == "q4_1"   # untouched layers keep the source's tensors
+        assert g.metadata["general.file_type"] == 2
+
+
+@pytest.mark.slow
+def test_gptq_gguf_export_loads_in_the_runtime(smollm2, tmp_path):
+    from lowbit.calib.api import quantize_gguf_calibrated, quantize_gptq
+    from lowbit.calib.data import calibration_windows
+    from lowbit.calib.export import write_gguf_dir
+    from lowbit.io.gguf import open_gguf
+    from lowbit.model.llama import LlamaModel
+    f, model, tok = smollm2
+    small = _first_layers(model, 1)
+    tokens = calibration_windows(tok, 2, 64)
+    res = quantize_gptq(small, f, tokens, GridSpec(4, 32, False, "min"))
+    with open_gguf(write_gguf_dir(res, tmp_path / "a")) as g:
+        t = g.tensor("blk.0.attn_q.weight")
+        assert t.qtype == "q4_1" and np.array_equal(t.dequantize(), res.layers[0].wq)
+        LlamaModel.from_gguf(g).forward([1, 2, 3], 0, LlamaModel.from_gguf(g).new_cache(8))
+    res = quantize_gguf_calibrated(small, f, tokens, "iq4_nl")
+    with open_gguf(write_gguf_dir(res, tmp_path / "b")) as g:
+        assert g.tensor("blk.0.ffn_down.weight").qtype == "iq4_nl"
+        assert np.array_equal(g.tensor("blk.0.ffn_down.weight").data, res.quantized[0]["w_down"].data)
+    with pytest.raises(FileExistsError):
+        write_gguf_dir(res, tmp_path / "b")

@@ -30,7 +30,12 @@ CLIP_TOKENS = 512      # AutoAWQ's n_sample_token for the clipping search
 
 
 def fake_quantize(spec: GridSpec, w: np.ndarray) -> np.ndarray:
-    return rtn(spec, w).dequantize()
+    """Round-to-nearest and back to float (what the searches score). w: (n, k)."""
+    n, k = w.shape
+    width = spec.width(k)
+    g = w.reshape(-1, width)
+    scale, zero = fit(spec, g)
+    return quantize(spec, g, scale, zero)[1].reshape(n, k)
 
 
 def _w_mean(spec: GridSpec, ws: list[np.ndarray]) -> np.ndarray:
@@ -96,24 +101,21 @@ def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, 
               search_samples: int, gguf_type: str | None = None) -> tuple[dict, FloatLayer, dict]:
     """AWQ on one block: X (S, T, d) block inputs. Returns (quantized linears, the scaled float layer with
     quantized linears, search log)."""
-    # the inputs of every linear, on the samples used for the searches
-    Xs = X[:search_samples]
-    acts: dict[str, list[np.ndarray]] = {}
-    for x in Xs:
-        block_forward(cfg, lw, x, cos, sin, lambda name, a: acts.setdefault(name, []).append(np.array(a, np.float32)))
-    A = {k: np.stack(v) for k, v in acts.items()}                     # name -> (S, T, k)
+    # the inputs of every linear, on the samples used for the searches: (S, T, k) each
+    A: dict[str, np.ndarray] = {}
+    block_forward(cfg, lw, X[:search_samples], cos, sin, lambda name, a: A.__setitem__(name, np.array(a, np.float32)))
 
     def x_mean(a):
         return np.abs(a.reshape(-1, a.shape[-1])).astype(np.float64).mean(axis=0).astype(np.float32)
 
     def attn_run(layer):
-        return np.stack([attention_part(cfg, layer, h, cos, sin) for h in A["attn_in"]])
+        return attention_part(cfg, layer, A["attn_in"], cos, sin)
 
     def o_run(layer):
         return A["attn_out"] @ layer.wo.T
 
     def ffn_run(layer):
-        return np.stack([ffn_part(layer, h) for h in A["ffn_in"]])
+        return ffn_part(layer, A["ffn_in"])
 
     def down_run(layer):
         return A["down_in"] @ layer.w_down.T

@@ -59,7 +59,27 @@ class FloatLayer:
         return llama.LayerWeights(**kw)
 
 
-Hook = Callable[[str, np.ndarray], None]  # (input name from INPUT_OF, activations (T, k) f32)
+Hook = Callable[[str, np.ndarray], None]  # (input name from INPUT_OF, activations (S, T, k) f32)
+
+
+def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float) -> np.ndarray:
+    """Causal grouped-query attention from position 0, plain float32 (calibration needs the function, not
+    ggml's exact rounding, and numpy's exp is several times faster than the emulated one).
+    q: (S, T, H, hd); k, v: (S, T, Hkv, hd) -> (S, T, H * hd)."""
+    S, T, H, hd = q.shape
+    Hkv = k.shape[2]
+    qh = q.reshape(S, T, Hkv, H // Hkv, hd).transpose(0, 2, 3, 1, 4)          # (S, Hkv, g, T, hd)
+    kt = k.transpose(0, 2, 3, 1)[:, :, None]                                   # (S, Hkv, 1, hd, T)
+    scores = (qh @ kt) * np.float32(scale)                                     # (S, Hkv, g, T, T)
+    scores = np.where(np.triu(np.ones((T, T), bool), 1), -np.inf, scores)
+    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    probs = scores / scores.sum(axis=-1, keepdims=True)
+    out = probs @ v.transpose(0, 2, 1, 3)[:, :, None]                          # (S, Hkv, g, T, hd)
+    return out.transpose(0, 3, 1, 2, 4).reshape(S, T, H * hd).astype(np.float32)
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    return x / (np.float32(1) + np.exp(-x))
 
 
 def _lin(x, w, b=None):
@@ -68,31 +88,33 @@ def _lin(x, w, b=None):
 
 
 def attention_part(cfg: llama.Config, lw: FloatLayer, h: np.ndarray, cos, sin, hook: Hook | None = None) -> np.ndarray:
-    """The attention sub-layer on normalized inputs h: (T, n_embd) -> o-projection output (T, n_embd)."""
-    T = h.shape[0]
-    q = _lin(h, lw.wq, lw.bq).reshape(T, cfg.n_head, cfg.head_dim)
-    k = _lin(h, lw.wk, lw.bk).reshape(T, cfg.n_head_kv, cfg.head_dim)
-    v = _lin(h, lw.wv, lw.bv).reshape(T, cfg.n_head_kv, cfg.head_dim)
+    """The attention sub-layer on normalized inputs h: (S, T, n_embd), S sequences from position 0 ->
+    the o-projection output (S, T, n_embd)."""
+    S, T = h.shape[:2]
+    q = _lin(h, lw.wq, lw.bq).reshape(S, T, cfg.n_head, cfg.head_dim)
+    k = _lin(h, lw.wk, lw.bk).reshape(S, T, cfg.n_head_kv, cfg.head_dim)
+    v = _lin(h, lw.wv, lw.bv).reshape(S, T, cfg.n_head_kv, cfg.head_dim)
     q = llama.rope(q, cos, sin, cfg.rope_neox, cfg.n_rot)
     k = llama.rope(k, cos, sin, cfg.rope_neox, cfg.n_rot)
     scale = cfg.attention_scale or 1.0 / math.sqrt(cfg.head_dim)
-    # the runtime keeps K/V in a float16 cache
-    a = llama.attention(q, k.astype(np.float16), v.astype(np.float16), 0, scale)
+    # rounded like the runtime's float16 KV cache
+    a = _attention(q, k.astype(np.float16).astype(np.float32), v.astype(np.float16).astype(np.float32), scale)
     if hook:
         hook("attn_out", a)
     return _lin(a, lw.wo)
 
 
 def ffn_part(lw: FloatLayer, h: np.ndarray, hook: Hook | None = None) -> np.ndarray:
-    """The SwiGLU feed-forward on normalized inputs h: (T, n_embd) -> (T, n_embd)."""
-    m = llama.silu(_lin(h, lw.w_gate)) * _lin(h, lw.w_up)
+    """The SwiGLU feed-forward on normalized inputs h: (..., n_embd) -> (..., n_embd)."""
+    m = silu(_lin(h, lw.w_gate)) * _lin(h, lw.w_up)
     if hook:
         hook("down_in", m)
     return _lin(m, lw.w_down)
 
 
 def block_forward(cfg: llama.Config, lw: FloatLayer, x: np.ndarray, cos, sin, hook: Hook | None = None) -> np.ndarray:
-    """x: (T, n_embd) one sequence starting at position 0 -> the block's output (T, n_embd)."""
+    """x: (S, T, n_embd), S sequences starting at position 0 -> the block's output (S, T, n_embd).
+    The hook sees each linear's input as (S, T, k)."""
     h = llama.rmsnorm(x, lw.attn_norm, cfg.rms_eps)
     if hook:
         hook("attn_in", h)

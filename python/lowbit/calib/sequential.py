@@ -73,26 +73,29 @@ def embed_samples(model: llama.LlamaModel, tokens: np.ndarray) -> np.ndarray:
     return np.stack([model.embed(t) for t in tokens]).astype(np.float32)
 
 
+SAMPLE_BATCH = 8  # sequences per block call: BLAS-sized matmuls without a large activation peak
+
+
 def run_blocks(cfg: llama.Config, lw: FloatLayer, X: np.ndarray, cos, sin, hook=None) -> np.ndarray:
-    """The block on every sample: X (S, T, d) -> (S, T, d)."""
-    return np.stack([block_forward(cfg, lw, x, cos, sin, hook) for x in X])
+    """The block on every sample: X (S, T, d) -> (S, T, d), SAMPLE_BATCH sequences at a time."""
+    return np.concatenate([block_forward(cfg, lw, X[s:s + SAMPLE_BATCH], cos, sin, hook)
+                           for s in range(0, len(X), SAMPLE_BATCH)])
 
 
 def accumulate_hessians(cfg: llama.Config, lw: FloatLayer, X: np.ndarray, cos, sin) -> dict[str, np.ndarray]:
     """H = 2/N sum_t x_t x_t^T of every linear's input over all N calibration tokens, in float64 (each
-    sample's product in float32 as BLAS does it, the running sum in float64)."""
+    batch's product in float32 as BLAS does it, the running sum in float64)."""
     sums: dict[str, np.ndarray] = {}
     count = [0]
 
     def hook(name: str, a: np.ndarray) -> None:
-        a = np.ascontiguousarray(a, np.float32)
+        a = np.ascontiguousarray(a, np.float32).reshape(-1, a.shape[-1])
         p = (a.T @ a).astype(np.float64)
         sums[name] = sums[name] + p if name in sums else p
         if name == "attn_in":
             count[0] += a.shape[0]
 
-    for x in X:
-        block_forward(cfg, lw, x, cos, sin, hook)
+    run_blocks(cfg, lw, X, cos, sin, hook)
     return {k: v * (2.0 / count[0]) for k, v in sums.items()}
 
 
