@@ -97,7 +97,13 @@ def write_gguf_dir(res: CalibratedModel, out_dir: str, filename: str = "model.gg
         for b, gname in (("bq", "attn_q"), ("bk", "attn_k"), ("bv", "attn_v")):
             if getattr(fl, b) is not None:
                 new[f"blk.{i}.{gname}.bias"] = getattr(fl, b).astype(np.float32)
-    tensors = [(name, new.get(name) if name in new else src.tensor(name)) for name in src.tensors]
+    def kept(name):
+        t = src.tensor(name)
+        if t.qtype == "f32" and len(t.shape) == 2:  # an HF source came in as f32: embeddings as f16
+            return t.dequantize().astype(np.float16)
+        return t
+
+    tensors = [(name, new[name] if name in new else kept(name)) for name in src.tensors]
     md = dict(src.typed_metadata)
     if len(qtypes) == 1:
         md["general.file_type"] = GGUFValue(int(gguf.LlamaFileType[FILE_TYPE[qtypes.pop()]]), "uint32")
