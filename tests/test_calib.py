@@ -311,3 +311,39 @@ def test_gptq_gguf_export_loads_in_the_runtime(smollm2, tmp_path):
         assert np.array_equal(g.tensor("blk.0.ffn_down.weight").data, res.quantized[0]["w_down"].data)
     with pytest.raises(FileExistsError):
         write_gguf_dir(res, tmp_path / "b")
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("spec", [GridSpec(4, 32, True), GridSpec(8, 32, True), GridSpec(4, 32, False, "min")])
+def test_gguf_grid_bytes_dequantize_in_ggml(spec):
+    """ggml's own to_float on the bytes we build gives exactly the calibrated grid's values."""
+    import ggml_oracle
+    W, H = _layer(8, 128, seed=5)
+    ql = gptq(W, H, spec)
+    qt = grid_to_gguf(ql)
+    gguf_id = lowbit.ops.type_info(qt.qtype)["gguf_id"]
+    got = ggml_oracle.dequantize(gguf_id, qt.data.reshape(W.shape[0], -1), W.shape[1])
+    assert np.array_equal(got, ql.dequantize())
+
+
+@pytest.mark.slow
+def test_cli_gptq_rtn_and_errors(smollm2, tmp_path, capsys):
+    from lowbit.cli import main
+    f, model, tok = smollm2
+    out = tmp_path / "rtn"
+    assert main(["gptq", f.path, str(out), "--rtn", "--group-size", "64", "--bits", "3", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["method"] == "rtn" and res["bits"] == 3 and "model.safetensors" in res["files"]
+    cfg = json.load(open(out / "config.json"))
+    assert cfg["quantization_config"]["bits"] == 3 and cfg["quantization_config"]["group_size"] == 64
+    # bad settings: one clear line, exit 1, no output directory left behind
+    for args, msg in ((["--group-size", "128"], "does not divide"),
+                      (["--format", "gguf", "--group-size", "64"], "no GGUF type"),
+                      (["--samples", "100000", "--seq-len", "512", "--group-size", "64"], "fewer than")):
+        assert main(["gptq", f.path, str(tmp_path / "bad")] + args) == 1
+        assert msg in capsys.readouterr().err
+        assert not os.path.exists(tmp_path / "bad")
+    assert main(["gptq", f.path, str(out), "--rtn", "--group-size", "64"]) == 1
+    assert "not an empty directory" in capsys.readouterr().err
+    assert main(["awq", f.path, str(tmp_path / "bad"), "--group-size", "64", "--format", "gguf"]) == 1
+    assert "no GGUF type" in capsys.readouterr().err
