@@ -80,9 +80,9 @@ def gptq(W: np.ndarray, H: np.ndarray, spec: GridSpec, act_order: bool = False, 
         block_size = width  # a group must start inside one lazy block to be fitted on updated weights
     H, W = _dead_columns(H, W.astype(np.float64))
 
-    static = None
+    static = None  # per-group parameters fixed before any update: one per row, or act-order's static groups
     if spec.group_size == -1:
-        static = [fit(spec, W)] * 1
+        static = [fit(spec, W)]
     elif act_order and static_groups:
         static = [fit(spec, W[:, g * width:(g + 1) * width]) for g in range(k // width)]
     perm = np.argsort(-np.diag(H), kind="stable") if act_order else np.arange(k)
@@ -104,8 +104,8 @@ def gptq(W: np.ndarray, H: np.ndarray, spec: GridSpec, act_order: bool = False, 
         for i in range(i2 - i1):
             col = i1 + i
             if static is not None:
-                g = 0 if spec.group_size == -1 else int(perm[col]) // width
-                cur = static[0] if spec.group_size == -1 else static[g]
+                g = int(perm[col]) // width   # 0 for one group per row (width = k)
+                cur = static[g]
             elif col % width == 0:
                 # the group's parameters from the weights as updated by all earlier columns
                 g = n_dynamic
