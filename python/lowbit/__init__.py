@@ -7,10 +7,10 @@ numpy in, numpy out::
     w = lowbit.dequantize(qt)          # float32 (4096, 4096)
 """
 
-from .errors import GGUFError
+from .errors import CheckpointError, GGUFError, SafetensorsError
 from .ops import QuantizedTensor, cpu_info, dequantize, matmul, quantize, type_info, types
 
 __version__ = "0.1.0"
 
-__all__ = ["GGUFError", "QuantizedTensor", "cpu_info", "dequantize", "matmul", "quantize", "type_info", "types",
-           "__version__"]
+__all__ = ["CheckpointError", "GGUFError", "SafetensorsError", "QuantizedTensor", "cpu_info", "dequantize", "matmul",
+           "quantize", "type_info", "types", "__version__"]

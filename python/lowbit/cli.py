@@ -4,7 +4,7 @@
     lowbit perplexity [MODEL.gguf] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
     lowbit bench [MODEL.gguf] [-p 512] [-n 128] [-t T] [--json]
     lowbit inspect MODEL.gguf [--json]
-    lowbit convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0] [--json]   HF safetensors -> GGUF
+    lowbit convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0|auto] [--json]   HF safetensors -> GGUF
     lowbit export-hf MODEL.gguf HF_DIR [--dtype f32|f16|bf16] [--json]       GGUF -> HF (dequantized)
     lowbit demo [--rows R] [--k K] [--threads T] [--json]   quantize a matrix to every type: size, error, speed
     lowbit gptq MODEL OUT [--bits 4] [--group-size 128] [--sym|--asym] [--act-order] [--rtn] [--format hf|gguf]
@@ -298,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     cv = sub.add_parser("convert", help="Hugging Face safetensors checkpoint -> GGUF (as llama.cpp's converter)")
     cv.add_argument("hf_dir", help="directory with config.json, tokenizer.json and *.safetensors")
     cv.add_argument("out", help="output GGUF file")
-    cv.add_argument("--outtype", choices=["f32", "f16", "bf16", "q8_0"], default="f16")
+    cv.add_argument("--outtype", choices=["f32", "f16", "bf16", "q8_0", "auto"], default="auto",
+                    help="auto (default, as llama.cpp): bf16 or f16 as the checkpoint's weights are")
     cv.add_argument("--json", action="store_true")
     ex = sub.add_parser("export-hf", help="GGUF -> Hugging Face checkpoint (dequantized safetensors)")
     ex.add_argument("model", help="GGUF file")

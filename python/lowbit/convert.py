@@ -29,8 +29,9 @@ from . import ops
 from .errors import CheckpointError
 from .io.gguf import GGUFValue, LazyTensor, open_gguf, write_gguf
 from .io.hf import (DEFAULT_SHARD_BYTES, HF_ARCHITECTURE, config_to_gguf_metadata, gguf_architecture,
-                    gguf_metadata_to_config, gguf_to_hf_name, hf_to_gguf_name, needs_qk_permutation,
-                    open_hf_checkpoint, permute_qk, unpermute_qk, write_hf_checkpoint)
+                    gguf_metadata_to_config, gguf_to_hf_name, hf_to_gguf_name, llama3_rope_factors,
+                    llama3_rope_scaling, needs_qk_permutation, open_hf_checkpoint, permute_qk, unpermute_qk,
+                    write_hf_checkpoint)
 from .io.hf_tokenizer import gguf_metadata_to_tokenizer_files, tokenizer_to_gguf_metadata
 from .io.safetensors import SafetensorsEntry
 
@@ -74,22 +75,39 @@ def _same_file(a: str, b: str) -> bool:
     return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
 
 
-def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "f16", *, progress: Progress | None = None) -> dict:
-    """Convert an HF Llama/Mistral/Qwen2 safetensors checkpoint to GGUF; returns a summary dict."""
+def _auto_outtype(ckpt) -> str:
+    """llama.cpp's --outtype auto: the first 2-D bf16 or f16 tensor names the type, else f16."""
+    for name in ckpt.tensor_names:
+        if len(ckpt.shape(name)) >= 2 and ckpt.dtype(name) in ("BF16", "F16"):
+            return ckpt.dtype(name).lower()
+    return "f16"
+
+
+def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "auto", *, progress: Progress | None = None) -> dict:
+    """Convert an HF Llama/Mistral/Qwen2 safetensors checkpoint to GGUF; returns a summary dict.
+
+    outtype: f32, f16, bf16, q8_0, or auto (bf16 or f16 as the checkpoint's weights are, as llama.cpp).
+    """
     hf_dir, out_path = os.fspath(hf_dir), os.fspath(out_path)
-    if outtype not in OUTTYPES:
-        raise ValueError(f"[convert] outtype {outtype!r}, expected one of {', '.join(OUTTYPES)}")
+    if outtype not in (*OUTTYPES, "auto"):
+        raise ValueError(f"[convert] outtype {outtype!r}, expected one of {', '.join(OUTTYPES)}, auto")
     with open_hf_checkpoint(hf_dir) as ckpt:
+        if outtype == "auto":
+            outtype = _auto_outtype(ckpt)
         for name in os.listdir(hf_dir):
             if _same_file(out_path, os.path.join(hf_dir, name)):
                 raise CheckpointError(f"[convert] refusing to overwrite the input file {out_path}")
         config = ckpt.config
         arch = gguf_architecture(config)
-        n_head = config["num_attention_heads"]
-        n_head_kv = config.get("num_key_value_heads", n_head)
+        model_md = config_to_gguf_metadata(config, int(OUTTYPES[outtype]))  # validates config.json first
+        n_head = model_md[f"{arch}.attention.head_count"].value
+        n_head_kv = model_md[f"{arch}.attention.head_count_kv"].value
         permute = needs_qk_permutation(arch)
 
         tensors = []
+        rope_factors = llama3_rope_factors(config) if arch == "llama" else None
+        if rope_factors is not None:  # the converter's generate_extra_tensors come first
+            tensors.append(("rope_freqs.weight", None, rope_factors.shape, "f32", None))
         for hf_name in ckpt.tensor_names:
             name = hf_to_gguf_name(hf_name)
             if name is None:
@@ -111,7 +129,7 @@ def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "f16", *, progress: Prog
         def produce(hf_name, qtype, qk_heads):
             def make():
                 nonlocal done
-                w = ckpt.array(hf_name)
+                w = rope_factors if hf_name is None else ckpt.array(hf_name)
                 if qk_heads is not None:
                     w = permute_qk(w, *qk_heads)
                 out = _encode(w, qtype)
@@ -125,7 +143,7 @@ def convert_hf_to_gguf(hf_dir, out_path, outtype: str = "f16", *, progress: Prog
                     "general.name": GGUFValue(os.path.basename(os.path.abspath(hf_dir)), "string")}
         n_params = sum(int(np.prod(s)) for _, _, s, _, _ in tensors)
         md["general.size_label"] = GGUFValue(gguf.size_label(n_params, n_params, 0, 0), "string")
-        md.update(config_to_gguf_metadata(config, int(OUTTYPES[outtype])))
+        md.update(model_md)
         md["general.quantization_version"] = GGUFValue(gguf.GGML_QUANT_VERSION, "uint32")
         md.update(tokenizer_to_gguf_metadata(hf_dir, config, ckpt.tokenizer_json, ckpt.tokenizer_config))
         write_gguf(out_path, md, [(name, LazyTensor(qtype, shape, produce(hf_name, qtype, qk)))
@@ -167,10 +185,13 @@ def export_gguf_to_hf(gguf_path, out_dir, dtype: str = "f32", *, max_shard_bytes
             return make
 
         entries = [SafetensorsEntry(gguf_to_hf_name(name), st_dtype, info.shape, produce(name))
-                   for name, info in f.tensors.items()]
+                   for name, info in f.tensors.items() if name != "rope_freqs.weight"]
         vocab_size = f.tensors["token_embd.weight"].shape[0]
         config = gguf_metadata_to_config(md, vocab_size=vocab_size, tied_embeddings="output.weight" not in f.tensors,
-                                         torch_dtype=torch_dtype)
+                                         torch_dtype=torch_dtype,
+                                         attention_bias=any(n.endswith(".attn_q.bias") for n in f.tensors))
+        if "rope_freqs.weight" in f.tensors:  # Llama 3.1+: the factors come from rope_scaling
+            config["rope_scaling"] = llama3_rope_scaling(f.array("rope_freqs.weight"), md)
         files = gguf_metadata_to_tokenizer_files(md)
         config.update(files["generation_config.json"])  # bos/eos/pad ids, as HF configs carry them
         written = write_hf_checkpoint(out_dir, config, entries, files, max_shard_bytes=max_shard_bytes,

@@ -37,7 +37,8 @@ import numbers
 import os
 import secrets
 import struct
-from typing import Any, NamedTuple
+import mmap
+from typing import Any, Callable, NamedTuple
 
 import gguf  # llama.cpp's gguf-py (PyPI "gguf"): the format's constants
 import numpy as np
@@ -122,16 +123,19 @@ class GGUFValue:
         return isinstance(self.value, (list, tuple, np.ndarray))
 
 
-class LazyTensor(NamedTuple):
-    """A tensor for write_gguf whose data is made only when it is written (streaming conversion).
+@dataclasses.dataclass(frozen=True)
+class LazyTensor:
+    """A tensor that write_gguf asks for only when it reaches it in the file, so a model is written one
+    tensor at a time (quantize_model streams through this).
 
-    qtype and shape (numpy order) are declared up front because the header comes first; produce()
-    returns a QuantizedTensor or float32/float16 array that must match them.
+    qtype and shape (numpy order) go into the header; load() returns the data (a QuantizedTensor of
+    that qtype and shape, or a float32/float16 ndarray for "f32"/"f16") and is called once, in file
+    order, after every earlier tensor's data has been written and dropped.
     """
 
     qtype: str
     shape: tuple
-    produce: Any
+    load: Callable[[], Any]
 
 
 class TensorInfo(NamedTuple):
@@ -453,6 +457,20 @@ class GGUFFile:
         data = self._map[info.offset:info.offset + info.nbytes]
         return QuantizedTensor(data, info.qtype, info.shape)
 
+    def release(self, name: str) -> None:
+        """Drop the pages of a tensor's data from this process's memory (madvise MADV_DONTNEED on its
+        range of the map). The page cache keeps them; a later read faults them back in. Streaming
+        code calls this after each tensor so the resident size stays at one tensor, not the model."""
+        info = self._info(name, "GGUFFile.release")
+        mm = getattr(self._map, "_mmap", None)
+        if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        page = mmap.PAGESIZE
+        start = info.offset - info.offset % page
+        end = min(len(self._map), info.offset + info.nbytes)
+        if end > start:
+            mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+
     def array(self, name: str) -> np.ndarray:
         """The tensor dequantized to a new float32 array of its shape (meant for norms and small tensors)."""
         return self.tensor(name).dequantize()
@@ -664,17 +682,21 @@ def _resolve_alignment(metadata: dict, alignment) -> tuple[int, dict]:
     return int(alignment), meta
 
 
-def _tensor_payload(name, t, where: str) -> tuple[bytes, tuple, int, np.ndarray]:
-    """(encoded name, shape, GGUF type id, uint8 data) of one tensor to write."""
+def _tensor_payload(name, t, where: str) -> tuple[bytes, tuple, int, np.ndarray | None]:
+    """(encoded name, shape, GGUF type id, uint8 data) of one tensor to write; data is None for a
+    LazyTensor (loaded when written)."""
     if not isinstance(name, str) or not name:
         _fail(f"{where}: tensor names must be non-empty str, got {name!r}", TypeError)
     encoded = _encode_str(name, where)
     if len(encoded) - 8 > _MAX_NAME_BYTES:
         _fail(f"{where}: name is {len(encoded) - 8} bytes; llama.cpp allows at most {_MAX_NAME_BYTES}")
     if isinstance(t, LazyTensor):
-        if t.qtype not in _type_table():
-            _fail(f"{where}: unknown type {t.qtype!r}")
-        qtype, shape, data = t.qtype, tuple(int(x) for x in t.shape), t
+        row = _type_table().get(t.qtype)
+        if row is None:
+            _fail(f"{where}: unknown qtype {t.qtype!r} for a LazyTensor")
+        qtype, shape, data = t.qtype, tuple(int(s) for s in t.shape), None
+        if shape and shape[-1] % row["block_size"]:
+            _fail(f"{where}: k={shape[-1]} is not a multiple of {qtype}'s block size {row['block_size']}")
     elif isinstance(t, QuantizedTensor):
         qtype, shape, data = t.qtype, t.shape, np.ascontiguousarray(t.data)
     elif isinstance(t, np.ndarray):
@@ -691,24 +713,6 @@ def _tensor_payload(name, t, where: str) -> tuple[bytes, tuple, int, np.ndarray]
     return encoded, tuple(shape), _type_table()[qtype]["gguf_id"], data
 
 
-def _lazy_nbytes(t: LazyTensor) -> int:
-    row = _type_table()[t.qtype]
-    n = 1
-    for x in t.shape:
-        n *= x
-    if t.shape[-1] % row["block_size"]:
-        _fail(f"{t.qtype} tensor of shape {t.shape}: last dim is not a multiple of the block size {row['block_size']}")
-    return n // row["block_size"] * row["type_size"]
-
-
-def _produce(name: str, t: LazyTensor) -> np.ndarray:
-    """The bytes of a LazyTensor, checked against what the header already says about it."""
-    encoded, shape, type_id, data = _tensor_payload(name, t.produce(), f"tensor {name!r}")
-    if isinstance(data, LazyTensor) or shape != t.shape or type_id != _type_table()[t.qtype]["gguf_id"]:
-        _fail(f"tensor {name!r}: produced {getattr(data, 'qtype', '?')} {shape}, declared {t.qtype} {t.shape}")
-    return data
-
-
 def _mapped_files(arr: np.ndarray):
     """Files an array is a memory-mapped view of (np.memmap anywhere along its .base chain)."""
     while isinstance(arr, np.ndarray):
@@ -719,6 +723,34 @@ def _mapped_files(arr: np.ndarray):
 
 def _pad(n: int, alignment: int) -> int:
     return -n % alignment
+
+
+def _nbytes(shape: tuple, type_id: int) -> int:
+    _, block, type_size = _ggml_types()[type_id]
+    n = 1
+    for d in shape:
+        n *= d
+    return n // block * type_size
+
+
+def _check_not_mapped_from(path: str, name: str, data: np.ndarray):
+    if os.path.exists(path):
+        for src in _mapped_files(data):
+            if os.path.exists(src) and os.path.samefile(src, path):
+                _fail(f"refusing to overwrite {path}: tensor {name!r} is memory-mapped from it; "
+                      f"write to another path and rename afterwards")
+
+
+def _load_lazy(name: str, lazy: LazyTensor, path: str) -> np.ndarray:
+    """Call a LazyTensor's load() and check it delivered what the header promised."""
+    where = f"tensor {name!r}"
+    _, shape, type_id, data = _tensor_payload(name, lazy.load(), where)
+    want_id = _type_table()[lazy.qtype]["gguf_id"]
+    if type_id != want_id or shape != tuple(int(s) for s in lazy.shape):
+        _fail(f"{where}: load() returned {_ggml_types()[type_id][0]} {shape}, the header says "
+              f"{lazy.qtype} {tuple(lazy.shape)}")
+    _check_not_mapped_from(path, name, data)
+    return data
 
 
 def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> None:
@@ -734,7 +766,7 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
       GGUFFile.typed_metadata passes every type through unchanged.
     tensors: sequence of (name, QuantizedTensor or float32/float16 ndarray or LazyTensor), written in
       order with shapes in numpy order (last dim k). Names at most 63 UTF-8 bytes, unique. A
-      LazyTensor is produced only when its data is written, so a conversion holds one tensor at a time.
+      LazyTensor's data is loaded when it is written, so at most one of them is in memory at a time.
     alignment: of each tensor's data, a power of two >= 8; None takes general.alignment from the
       metadata or the default 32. general.alignment is written (as uint32) when it is not 32.
 
@@ -748,8 +780,8 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
     alignment, meta = _resolve_alignment(metadata, alignment)
     kv_bytes = [_encode_kv(k, v, f"metadata {k!r}") for k, v in meta.items()]
 
-    tensors = list(tensors)
     entries = []
+    lazies = []
     names = set()
     for i, item in enumerate(tensors):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
@@ -759,11 +791,9 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
         if name in names:
             _fail(f"duplicate tensor name {name!r}")
         names.add(name)
-        if os.path.exists(path):
-            for src in _mapped_files(entries[-1][3]):
-                if os.path.exists(src) and os.path.samefile(src, path):
-                    _fail(f"refusing to overwrite {path}: tensor {name!r} is memory-mapped from it; "
-                          f"write to another path and rename afterwards")
+        if entries[-1][3] is not None:
+            _check_not_mapped_from(path, name, entries[-1][3])
+        lazies.append(t if isinstance(t, LazyTensor) else None)
 
     infos = []
     offset = 0  # llama.cpp requires each tensor right after the previous one, padded to the alignment
@@ -771,7 +801,7 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
         ne = tuple(reversed(shape))
         infos.append(encoded + _U32.pack(len(ne)) + b"".join(_U64.pack(n) for n in ne)
                      + _U32.pack(type_id) + _U64.pack(offset))
-        nbytes = _lazy_nbytes(data) if isinstance(data, LazyTensor) else data.nbytes
+        nbytes = _nbytes(shape, type_id)
         offset += nbytes + _pad(nbytes, alignment)
     header = b"".join([_MAGIC, _U32.pack(_WRITE_VERSION), _U64.pack(len(entries)), _U64.pack(len(kv_bytes)),
                        *kv_bytes, *infos])
@@ -782,11 +812,12 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
     try:
         with open(tmp, "xb") as f:
             f.write(header)
-            for (name, _), (_, _, _, data) in zip(tensors, entries):
-                if isinstance(data, LazyTensor):
-                    data = _produce(name, data)  # one tensor in memory at a time
+            for i, (encoded, _, _, data) in enumerate(entries):
+                if lazies[i] is not None:
+                    data = _load_lazy(str(encoded[8:], "utf-8"), lazies[i], path)
                 f.write(memoryview(data))
                 f.write(bytes(_pad(data.nbytes, alignment)))
+                del data
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

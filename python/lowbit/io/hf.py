@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -282,18 +282,18 @@ def open_hf_checkpoint(path) -> HFCheckpoint:
 # config.json <-> GGUF metadata
 
 
-def _find(config: dict, keys: Iterable[str]):
-    for k in keys:
-        if k in config:
-            return config[k]
-    return None
-
-
 def _need_int(config: dict, key: str, lo: int = 1) -> int:
     v = config.get(key)
     if type(v) is not int or v < lo:
         raise CheckpointError(f"[config_to_gguf_metadata] config.json {key} must be an integer >= {lo}, got {v!r}")
     return v
+
+
+def _need_float(config: dict, key: str) -> float:
+    v = config.get(key)
+    if type(v) not in (int, float) or not np.isfinite(v):
+        raise CheckpointError(f"[config_to_gguf_metadata] config.json {key} must be a finite number, got {v!r}")
+    return float(v)
 
 
 def gguf_architecture(config: dict) -> str:
@@ -304,6 +304,66 @@ def gguf_architecture(config: dict) -> str:
         raise CheckpointError(f"[convert] architecture {arch!r} is not supported; lowbit converts "
                               f"{', '.join(ARCHITECTURES)}")
     return ARCHITECTURES[arch]
+
+
+def _rope_parameters(config: dict) -> dict:
+    rope = config.get("rope_parameters", config.get("rope_scaling")) or {}
+    return rope.get("full_attention", rope) if isinstance(rope, dict) else {}
+
+
+def llama3_rope_factors(config: dict) -> np.ndarray | None:
+    """The rope_freqs tensor (head_dim/2,) f32 llama.cpp's converter adds for Llama 3.1+ rope scaling.
+
+    Written in float32 step by step as the converter computes it in torch (each Python float enters
+    an operation as a float32), so the factors are bit-identical. None if the config has no llama3
+    scaling.
+    """
+    rope = _rope_parameters(config)
+    if str(rope.get("rope_type", rope.get("type", ""))).lower() != "llama3":
+        return None
+    base = rope.get("rope_theta", config.get("rope_theta", 10000.0))
+    dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    f32 = np.float32
+    # torch's pow(scalar, float32 tensor) rounds like float64 pow in every case checked (head_dim 64 and
+    # 128 for several bases: all; other head dims: 1 ulp apart in ~1% of entries); numpy's float32
+    # pow is further off. torch computes scalar / tensor as scalar * (1 / tensor), so does this code.
+    exps = np.arange(0, dim, 2, dtype=np.float32) / f32(dim)
+    freqs = f32(1) / (np.float64(base) ** exps.astype(np.float64)).astype(np.float32)
+    factor = rope.get("factor", 8.0)
+    low, high = rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
+    old_ctx = rope.get("original_max_position_embeddings", 8192)
+    low_wavelen, high_wavelen = old_ctx / low, old_ctx / high  # Python floats, as in the converter
+    out = []
+    for freq in freqs:
+        wavelen = f32(2 * np.pi) * (f32(1) / freq)
+        if wavelen < f32(high_wavelen):
+            out.append(f32(1))
+        elif wavelen > f32(low_wavelen):
+            out.append(f32(factor))
+        else:
+            smooth = (f32(old_ctx) * (f32(1) / wavelen) - f32(low)) / f32(high - low)
+            out.append(f32(1) / ((f32(1) - smooth) / f32(factor) + smooth))
+    return np.array(out, dtype=np.float32)
+
+
+def llama3_rope_scaling(factors: np.ndarray, md: dict) -> dict:
+    """config.json rope_scaling whose llama3_rope_factors reproduce a GGUF's rope_freqs exactly.
+
+    The factors do not name their parameters; the published Llama 3.1 / 3.2 settings (low 1, high 4,
+    original context 8192, factor = the largest factor) are tried and must give the same bits.
+    """
+    arch = md.get("general.architecture")
+    n_embd, n_head = md[f"{arch}.embedding_length"], md[f"{arch}.attention.head_count"]
+    head_dim = md.get(f"{arch}.rope.dimension_count", n_embd // n_head)
+    rope = {"rope_type": "llama3", "factor": float(factors.max()), "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    cfg = {"hidden_size": n_embd, "num_attention_heads": n_head, "head_dim": head_dim,
+           "rope_theta": float(np.float32(md.get(f"{arch}.rope.freq_base", 10000.0))), "rope_scaling": rope}
+    again = llama3_rope_factors(cfg)
+    if again is None or again.shape != factors.shape or not np.array_equal(again, factors):
+        raise CheckpointError("[export_hf] rope_freqs.weight does not match Llama 3.1/3.2 rope scaling "
+                              "(factor, low 1, high 4, original context 8192); cannot write rope_scaling")
+    return rope
 
 
 # transformers' defaults for keys a config.json may leave out (LlamaConfig, MistralConfig, Qwen2Config)
@@ -324,21 +384,24 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
         config = {**config, **config["text_config"]}
     # llama.cpp's converter reads config.json through transformers' AutoConfig, which fills defaults
     config = {**_CONFIG_DEFAULTS[config["architectures"][0]], **config}
-    if config.get("num_key_value_heads") is None and type(config.get("num_attention_heads")) is int:
-        config["num_key_value_heads"] = config["num_attention_heads"]
+    if config.get("num_key_value_heads") is None:
+        config["num_key_value_heads"] = _need_int(config, "num_attention_heads")
+    if config.get("vocab_size") is not None:
+        _need_int(config, "vocab_size")
     if arch == "llama" and config.get("head_dim") is None:
         config["head_dim"] = _need_int(config, "hidden_size") // _need_int(config, "num_attention_heads")
     u32, f32 = "uint32", "float32"
     md: dict[str, GGUFValue] = {}
     md[f"{arch}.block_count"] = GGUFValue(_need_int(config, "num_hidden_layers"), u32)
-    if (n_ctx := _find(config, ["max_position_embeddings", "n_ctx", "n_positions", "max_length"])) is not None:
-        md[f"{arch}.context_length"] = GGUFValue(int(n_ctx), u32)
+    for key in ("max_position_embeddings", "n_ctx", "n_positions", "max_length"):
+        if config.get(key) is not None:
+            md[f"{arch}.context_length"] = GGUFValue(_need_int(config, key), u32)
+            break
     md[f"{arch}.embedding_length"] = GGUFValue(_need_int(config, "hidden_size"), u32)
     md[f"{arch}.feed_forward_length"] = GGUFValue(_need_int(config, "intermediate_size"), u32)
     n_head = _need_int(config, "num_attention_heads")
     md[f"{arch}.attention.head_count"] = GGUFValue(n_head, u32)
-    if config.get("num_key_value_heads") is not None:
-        md[f"{arch}.attention.head_count_kv"] = GGUFValue(_need_int(config, "num_key_value_heads"), u32)
+    md[f"{arch}.attention.head_count_kv"] = GGUFValue(_need_int(config, "num_key_value_heads"), u32)
     rope = config.get("rope_parameters", config.get("rope_scaling")) or {}
     if not isinstance(rope, dict):
         raise CheckpointError(f"[config_to_gguf_metadata] rope_scaling must be an object, got {rope!r}")
@@ -355,17 +418,16 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
             md[f"{arch}.rope.scaling.type"] = GGUFValue("yarn", "string")
             md[f"{arch}.rope.scaling.factor"] = GGUFValue(float(factor), f32)
             md[f"{arch}.rope.scaling.original_context_length"] = GGUFValue(
-                int(rope["original_max_position_embeddings"]), u32)
-        elif rope_type not in ("default", "llama3"):
+                _need_int(rope, "original_max_position_embeddings"), u32)
+        elif rope_type not in ("default", "llama3"):  # llama3 is the rope_freqs tensor (llama3_rope_factors)
             raise CheckpointError(f"[config_to_gguf_metadata] rope scaling type {rope_type!r} is not supported "
-                                  f"(lowbit converts linear and yarn; llama3 needs rope_freqs, not yet written)")
-        if rope_type == "llama3":
-            raise CheckpointError("[config_to_gguf_metadata] llama3 rope scaling (Llama 3.1+) needs the "
-                                  "rope_freqs tensor, which lowbit does not write yet")
+                                  f"(lowbit converts linear, yarn and llama3)")
     if rope.get("rope_theta") is not None:
-        md[f"{arch}.rope.freq_base"] = GGUFValue(float(rope["rope_theta"]), f32)
-    if (eps := _find(config, ["rms_norm_eps", "norm_eps"])) is not None:
-        md[f"{arch}.attention.layer_norm_rms_epsilon"] = GGUFValue(float(eps), f32)
+        md[f"{arch}.rope.freq_base"] = GGUFValue(_need_float(rope, "rope_theta"), f32)
+    for key in ("rms_norm_eps", "norm_eps"):
+        if config.get(key) is not None:
+            md[f"{arch}.attention.layer_norm_rms_epsilon"] = GGUFValue(_need_float(config, key), f32)
+            break
     if config.get("head_dim") is not None:
         md[f"{arch}.attention.key_length"] = GGUFValue(_need_int(config, "head_dim"), u32)
         md[f"{arch}.attention.value_length"] = GGUFValue(_need_int(config, "head_dim"), u32)
@@ -377,8 +439,16 @@ def config_to_gguf_metadata(config: dict, file_type: int) -> dict[str, GGUFValue
     return md
 
 
-def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool, torch_dtype: str) -> dict:
-    """config.json for transformers from GGUF metadata (plain values, as GGUFFile.metadata holds them)."""
+def _short_float(x) -> float:
+    """A GGUF float32 as the shortest decimal that reads back to the same float32 (1e-05, not 9.99...e-06)."""
+    return float(repr(np.float32(x)).removeprefix("np.float32(").removesuffix(")"))
+
+
+def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool, torch_dtype: str,
+                            attention_bias: bool = False) -> dict:
+    """config.json for transformers from GGUF metadata (plain values, as GGUFFile.metadata holds them).
+
+    attention_bias: the GGUF has attn_q/k/v biases (llama only; qwen2 always has them)."""
     arch = md.get("general.architecture")
     if arch not in HF_ARCHITECTURE:
         raise CheckpointError(f"[export_hf] GGUF architecture {arch!r} is not supported; lowbit exports "
@@ -402,8 +472,8 @@ def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool,
         "num_attention_heads": n_head,
         "num_key_value_heads": int(get("attention.head_count_kv", n_head)),
         "max_position_embeddings": int(get("context_length", 2048)),
-        "rms_norm_eps": float(np.float32(get("attention.layer_norm_rms_epsilon", 1e-6))),
-        "rope_theta": float(np.float32(get("rope.freq_base", 10000.0))),
+        "rms_norm_eps": _short_float(get("attention.layer_norm_rms_epsilon", 1e-6)),
+        "rope_theta": _short_float(get("rope.freq_base", 10000.0)),
         "vocab_size": int(vocab_size),
         "tie_word_embeddings": bool(tied_embeddings),
         "hidden_act": "silu",
@@ -412,13 +482,12 @@ def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool,
     }
     key_length = get("attention.key_length", None, required=False)
     rope_dim = get("rope.dimension_count", None, required=False)
-    head_dim = key_length or rope_dim
-    if head_dim is not None and int(head_dim) != n_embd // n_head:
-        cfg["head_dim"] = int(head_dim)
-    elif key_length is not None:
-        cfg["head_dim"] = int(key_length)
-    if rope_dim is not None and int(rope_dim) != int(head_dim or n_embd // n_head):
-        raise CheckpointError(f"[export_hf] partial rotary embeddings (rope.dimension_count={rope_dim}) are not supported")
+    head_dim = int(key_length or rope_dim or n_embd // n_head)
+    if key_length is not None or head_dim != n_embd // n_head:
+        cfg["head_dim"] = head_dim
+    if rope_dim is not None and int(rope_dim) != head_dim:
+        raise CheckpointError(f"[export_hf] partial rotary embeddings (rope.dimension_count={rope_dim}) "
+                              f"are not supported")
     scaling = get("rope.scaling.type", None, required=False)
     if scaling in ("linear", "yarn"):
         cfg["rope_scaling"] = {"rope_type": scaling, "factor": float(np.float32(get("rope.scaling.factor")))}
@@ -427,7 +496,7 @@ def gguf_metadata_to_config(md: dict, *, vocab_size: int, tied_embeddings: bool,
     elif scaling not in (None, "none"):
         raise CheckpointError(f"[export_hf] rope scaling {scaling!r} is not supported")
     if model_type == "llama":
-        cfg.update(attention_bias=False, mlp_bias=False)
+        cfg.update(attention_bias=bool(attention_bias), mlp_bias=False)
     if model_type == "qwen2":
         cfg.update(use_sliding_window=False)
     return cfg

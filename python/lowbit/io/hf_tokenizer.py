@@ -11,7 +11,8 @@ post-processor and decoder are those of the HF models each pre-tokenizer name co
 transformers tokenizes as llama.cpp does and converting it back gives the same GGUF keys.
 
 The `tokenizers` library (Rust, already a lowbit dependency) replaces transformers' AutoTokenizer.
-SentencePiece vocabularies (tokenizer.model, GGUF 'llama') are not converted yet.
+SentencePiece vocabularies (GGUF 'llama') are exported as transformers' byte-fallback BPE layout;
+converting them from HF (tokenizer.model) is not supported yet.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import struct
 from typing import Any
 
 import gguf
@@ -177,7 +179,7 @@ def _token_content(entry) -> str | None:
 
 
 def _special_vocab(tokenizer_json: dict, tokenizer_config: dict | None, config: dict,
-                   chat_template_file: str | None) -> tuple[dict, dict, Any]:
+                   chat_template_file: str | None, n_vocab: int | None = None) -> tuple[dict, dict, Any]:
     """(special ids, add_* flags, chat template) as gguf-py's SpecialVocab finds them."""
     tc = dict(tokenizer_config or {})
     ids: dict[str, int] = {}
@@ -218,33 +220,145 @@ def _special_vocab(tokenizer_json: dict, tokenizer_config: dict | None, config: 
         if content is None:
             continue
         tid = next((t.get("id") for t in added_tokens if t.get("content") == content), None)
-        if isinstance(tid, int) and tid >= 0 and typ not in ids:
+        if isinstance(tid, int) and 0 <= tid < (n_vocab or 2**63) and typ not in ids:
             ids[typ] = tid
     for typ in _SPECIAL_KEYS:  # config.json's *_token_id fill what tokenizer_config did not
         tid = config.get(f"{typ}_token_id")
-        if type(tid) is int and tid >= 0 and typ not in ids:
+        if type(tid) is int and 0 <= tid < (n_vocab or 2**63) and typ not in ids:
             ids[typ] = tid
     return ids, add, chat_template
 
 
+# -------------------------------------------------------------------------------------------------
+# SentencePiece tokenizer.model (protobuf), read without the sentencepiece library
+
+_MAX_SPM_BYTES = 64 << 20
+# sentencepiece's ModelProto.SentencePiece.Type; llama.cpp keeps unknown/control/unused/byte, and
+# every other piece (USER_DEFINED included) becomes NORMAL (_create_vocab_sentencepiece)
+_SPM_TYPES = {2: TT.UNKNOWN, 3: TT.CONTROL, 5: TT.UNUSED, 6: TT.BYTE}
+
+
+def _varint(buf: bytes, pos: int, path: str) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise CheckpointError(f"[read_sentencepiece] {path}: truncated or overlong varint at byte {pos}")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, pos
+
+
+def _fields(buf: bytes, path: str):
+    """(field number, wire type, value) of a protobuf message; lengths checked against the buffer."""
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos, path)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos, path)
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            if pos + n > len(buf):
+                raise CheckpointError(f"[read_sentencepiece] {path}: truncated fixed field at byte {pos}")
+            value, pos = buf[pos:pos + n], pos + n
+        elif wire == 2:
+            n, pos = _varint(buf, pos, path)
+            if n > len(buf) - pos:
+                raise CheckpointError(f"[read_sentencepiece] {path}: field {field} claims {n} bytes, "
+                                      f"{len(buf) - pos} remain")
+            value, pos = buf[pos:pos + n], pos + n
+        else:
+            raise CheckpointError(f"[read_sentencepiece] {path}: unsupported protobuf wire type {wire}")
+        yield field, wire, value
+
+
+def read_sentencepiece(path: str) -> list[tuple[str, float, int]]:
+    """(piece, score, GGUF token type) of every piece of a SentencePiece tokenizer.model."""
+    size = os.path.getsize(path)
+    if size > _MAX_SPM_BYTES:
+        raise CheckpointError(f"[read_sentencepiece] {path} is {size} bytes, more than {_MAX_SPM_BYTES}")
+    with open(path, "rb") as f:
+        buf = f.read()
+    pieces = []
+    for field, wire, value in _fields(buf, path):
+        if field != 1 or wire != 2:  # 1: repeated SentencePiece; trainer/normalizer specs are not needed
+            continue
+        piece, score, kind = None, 0.0, 1
+        for f2, w2, v2 in _fields(value, path):
+            if f2 == 1 and w2 == 2:
+                try:
+                    piece = v2.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise CheckpointError(f"[read_sentencepiece] {path}: piece {len(pieces)} is not UTF-8") from None
+            elif f2 == 2 and w2 == 5:
+                score = struct.unpack("<f", v2)[0]
+            elif f2 == 3 and w2 == 0:
+                kind = v2
+        if piece is None:
+            raise CheckpointError(f"[read_sentencepiece] {path}: piece {len(pieces)} has no text")
+        pieces.append((piece, score, int(_SPM_TYPES.get(kind, TT.NORMAL))))
+    if not pieces:
+        raise CheckpointError(f"[read_sentencepiece] {path} holds no pieces (not a SentencePiece model?)")
+    return pieces
+
+
+def _spm_vocab(hf_dir: str, config: dict, tokenizer_config: dict | None):
+    """tokens, scores, types as llama.cpp's _create_vocab_sentencepiece builds them."""
+    pieces = read_sentencepiece(os.path.join(hf_dir, "tokenizer.model"))
+    n = config.get("vocab_size") or len(pieces)
+    tokens = [f"[PAD{i}]" for i in range(n)]
+    scores = [-10000.0] * n
+    types = [int(TT.UNUSED)] * n
+    for i, (piece, score, kind) in enumerate(pieces[:n]):
+        tokens[i], scores[i], types[i] = piece, score, kind
+    added_file = os.path.join(hf_dir, "added_tokens.json")
+    if os.path.isfile(added_file):
+        from .hf import read_json
+        for text, tid in (read_json(added_file) or {}).items():
+            if type(tid) is int and 0 <= tid < n:
+                tokens[tid], scores[tid], types[tid] = text, -1000.0, int(TT.USER_DEFINED)
+    for tid, data in ((tokenizer_config or {}).get("added_tokens_decoder") or {}).items():
+        tid = int(tid)
+        if not 0 <= tid < n or not isinstance(data, dict) or not isinstance(data.get("content"), str):
+            continue
+        text = data["content"]
+        if data.get("special") or _looks_special(text):
+            types[tid] = int(TT.CONTROL)
+        else:
+            text = text.replace("\u2581", " ")
+            types[tid] = int(TT.USER_DEFINED)
+        tokens[tid], scores[tid] = text, -1000.0
+    return tokens, scores, types
+
+
 def tokenizer_to_gguf_metadata(hf_dir: str, config: dict, tokenizer_json: dict | None,
                                tokenizer_config: dict | None) -> dict[str, GGUFValue]:
-    """The tokenizer.* keys llama.cpp's converter writes for an HF byte-level BPE tokenizer."""
-    if tokenizer_json is None:
-        if os.path.isfile(os.path.join(hf_dir, "tokenizer.model")):
-            raise CheckpointError(f"[convert] {hf_dir} has a SentencePiece tokenizer.model and no tokenizer.json; "
-                                  f"lowbit converts byte-level BPE tokenizers (tokenizer.json) only")
-        raise CheckpointError(f"[convert] {hf_dir} has no tokenizer.json")
-    if os.path.isfile(os.path.join(hf_dir, "tokenizer.model")):
-        raise CheckpointError(f"[convert] {hf_dir} has a SentencePiece tokenizer.model, which llama.cpp's converter "
-                              f"prefers; lowbit does not convert SentencePiece vocabularies yet")
+    """The tokenizer.* keys llama.cpp's converter writes: SentencePiece when there is a tokenizer.model
+    (as LlamaModel.set_vocab prefers), else byte-level BPE from tokenizer.json."""
+    spm = os.path.isfile(os.path.join(hf_dir, "tokenizer.model"))
+    if tokenizer_json is None and not spm:
+        raise CheckpointError(f"[convert] {hf_dir} has neither tokenizer.json nor tokenizer.model")
+    md: dict[str, GGUFValue] = {}
+    if tokenizer_config and isinstance(tokenizer_config.get("add_prefix_space"), bool):
+        md[K.ADD_PREFIX] = GGUFValue(tokenizer_config["add_prefix_space"], "bool")
+    jinja = os.path.join(hf_dir, "chat_template.jinja")
+    if spm:
+        tokens, scores, types = _spm_vocab(hf_dir, config, tokenizer_config)
+        md[K.MODEL] = GGUFValue("llama", "string")
+        md[K.PRE] = GGUFValue("default", "string")
+        md[K.LIST] = GGUFValue(tokens, "string")
+        md[K.SCORES] = GGUFValue(scores, "float32")
+        md[K.TOKEN_TYPE] = GGUFValue(types, "int32")
+        ids, add, chat_template = _special_vocab(tokenizer_json or {}, tokenizer_config, config,
+                                                 jinja if os.path.isfile(jinja) else None, n_vocab=len(tokens))
+        return _finish(md, ids, add, chat_template, config)
     model = tokenizer_json.get("model") or {}
     if model.get("type") != "BPE" or model.get("byte_fallback"):
         raise CheckpointError(f"[convert] tokenizer.json model is {model.get('type')!r} "
                               f"(byte_fallback={model.get('byte_fallback')}); lowbit converts byte-level BPE only")
-    md: dict[str, GGUFValue] = {}
-    if tokenizer_config and isinstance(tokenizer_config.get("add_prefix_space"), bool):
-        md[K.ADD_PREFIX] = GGUFValue(tokenizer_config["add_prefix_space"], "bool")
     tokens, types = _vocab(tokenizer_json, config.get("vocab_size"))
     md[K.MODEL] = GGUFValue("gpt2", "string")
     md[K.PRE] = GGUFValue(pre_tokenizer_name(tokenizer_json), "string")
@@ -253,9 +367,13 @@ def tokenizer_to_gguf_metadata(hf_dir: str, config: dict, tokenizer_json: dict |
     merges = _merges(tokenizer_json)
     if merges:
         md[K.MERGES] = GGUFValue(merges, "string")
-    jinja = os.path.join(hf_dir, "chat_template.jinja")
     ids, add, chat_template = _special_vocab(tokenizer_json, tokenizer_config, config,
                                              jinja if os.path.isfile(jinja) else None)
+    return _finish(md, ids, add, chat_template, config)
+
+
+def _finish(md: dict, ids: dict, add: dict, chat_template, config: dict) -> dict[str, GGUFValue]:
+    """Special ids, add_* flags, chat template and LlamaModel.set_vocab's model-specific rules."""
     for typ, tid in ids.items():
         md[_SPECIAL_KEYS[typ]] = GGUFValue(tid, "uint32")
     for typ, flag in add.items():
@@ -287,23 +405,59 @@ def _pre_family(pre: str) -> tuple[str, bool, bool]:
     return rules.family, rules.ignore_merges, rules.clean_spaces
 
 
+def _spm_parts(md: dict, tokens: list[str]) -> tuple[dict, dict, None, dict]:
+    """(model, normalizer, pre-tokenizer, decoder) of a SentencePiece vocabulary as a byte-fallback BPE,
+    the layout transformers' LlamaConverter writes for Llama-2 / Mistral / TinyLlama.
+
+    The merges are lowbit's tokenizer's own (every split of a token into two tokens, ranked by the
+    merged token's score), so HF and lowbit tokenize alike where scores are distinct; llama.cpp breaks
+    ties between equal scores by position, which a BPE merge list cannot express.
+    """
+    from ..model.tokenizer import Tokenizer
+
+    hf_model = json.loads(Tokenizer.from_gguf_metadata(md)._hf.to_str())["model"]
+    hf_model.update(fuse_unk=True, byte_fallback=True)
+    if md.get(K.ADD_PREFIX, True):
+        normalizer = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                           {"type": "Replace", "pattern": {"String": " "},
+                                                            "content": "\u2581"}]}
+        strip = [{"type": "Strip", "content": " ", "start": 1, "stop": 0}]
+    else:
+        normalizer = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
+        strip = []
+    decoder = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "},
+                                                {"type": "ByteFallback"}, {"type": "Fuse"}, *strip]}
+    return hf_model, normalizer, None, decoder
+
+
 def gguf_metadata_to_tokenizer_files(md: dict) -> dict[str, dict]:
     """tokenizer.json, tokenizer_config.json and generation_config.json from GGUF tokenizer metadata."""
     model = md.get(K.MODEL)
-    if model != "gpt2":
-        raise CheckpointError(f"[export_hf] tokenizer model {model!r} cannot be exported yet; lowbit writes "
-                              f"byte-level BPE ('gpt2') vocabularies")
+    if model not in ("gpt2", "llama"):
+        raise CheckpointError(f"[export_hf] tokenizer model {model!r} cannot be exported; lowbit writes "
+                              f"byte-level BPE ('gpt2') and SentencePiece BPE ('llama') vocabularies")
     tokens: list[str] = md[K.LIST]
     types: list[int] = md.get(K.TOKEN_TYPE) or [int(TT.NORMAL)] * len(tokens)
-    family, ignore_merges, clean_spaces = _pre_family(md.get(K.PRE, "default"))
-    vocab = {}
-    for i, t in enumerate(tokens):
-        vocab.setdefault(t, i)
+    if model == "gpt2":
+        family, ignore_merges, clean_spaces = _pre_family(md.get(K.PRE, "default"))
+        vocab = {}
+        for i, t in enumerate(tokens):
+            vocab.setdefault(t, i)
+        hf_model = {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                    "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                    "ignore_merges": ignore_merges, "vocab": vocab, "merges": list(md.get(K.MERGES) or [])}
+        normalizer, pre_tokenizer = None, _HF_PRE_TOKENIZERS[family]
+        decoder = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    else:
+        hf_model, normalizer, pre_tokenizer, decoder = _spm_parts(md, tokens)
+        clean_spaces = False
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-              "normalized": False, "special": types[i] == TT.CONTROL}
-             for i, t in enumerate(tokens) if types[i] in (TT.CONTROL, TT.USER_DEFINED)]
+              "normalized": False, "special": types[i] in (TT.CONTROL, TT.UNKNOWN)}
+             for i, t in enumerate(tokens) if types[i] in (TT.CONTROL, TT.USER_DEFINED, TT.UNKNOWN)]
     ids = {typ: md[key] for typ, key in _SPECIAL_KEYS.items() if key in md}
     add_bos, add_eos = md.get(K.ADD_BOS), md.get(K.ADD_EOS)
+    if model == "llama" and add_bos is None:
+        add_bos = True  # llama.cpp's default for SentencePiece vocabularies
     post = None
     head, tail, specials = [], [], {}
     for typ, on, side in (("bos", add_bos, head), ("eos", add_eos, tail)):
@@ -313,22 +467,19 @@ def gguf_metadata_to_tokenizer_files(md: dict) -> dict[str, dict]:
             specials[text] = {"id": text, "ids": [ids[typ]], "tokens": [text]}
     if specials:
         # pair without a separator: llama.cpp's converter would read a middle token as add_sep_token
-        post = {"type": "TemplateProcessing",
-                "single": head + [{"Sequence": {"id": "A", "type_id": 0}}] + tail,
-                "pair": head + [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}] + tail,
+        seq_a, seq_b = {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}
+        post = {"type": "TemplateProcessing", "single": head + [seq_a] + tail, "pair": head + [seq_a, seq_b] + tail,
                 "special_tokens": specials}
     tokenizer_json = {
         "version": "1.0",
         "truncation": None,
         "padding": None,
         "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": _HF_PRE_TOKENIZERS[family],
+        "normalizer": normalizer,
+        "pre_tokenizer": pre_tokenizer,
         "post_processor": post,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
-                  "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
-                  "ignore_merges": ignore_merges, "vocab": vocab, "merges": list(md.get(K.MERGES) or [])},
+        "decoder": decoder,
+        "model": hf_model,
     }
     tc: dict[str, Any] = {}
     if K.ADD_PREFIX in md:

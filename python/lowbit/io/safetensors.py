@@ -12,7 +12,8 @@ Reading::
 The file is untrusted: the 8-byte header length, the JSON header, every dtype, shape and offset are
 checked against the file size before anything is read, and any failure is a lowbit SafetensorsError.
 Tensors of dtypes numpy knows are read through the `safetensors` package's numpy API; bf16, which
-numpy lacks, is read here from a read-only memory map as uint16 bit patterns.
+numpy lacks, is read here as uint16 bit patterns. Both read with pread rather than a memory map, so a
+conversion's resident memory is the tensor in hand, not the pages of the whole file it has touched.
 
 Writing: write_safetensors(path, [SafetensorsEntry(name, "BF16", shape, produce), ...]) writes the
 header first, then calls each entry's produce() and writes its bytes, so only one tensor is in memory
@@ -75,7 +76,9 @@ class SafetensorsEntry(NamedTuple):
 
 def bf16_bits_to_f32(bits: np.ndarray) -> np.ndarray:
     """bf16 bit patterns (uint16) -> float32, exactly (bf16 is the top half of a float32)."""
-    return (np.asarray(bits, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    u = np.asarray(bits, dtype=np.uint16).astype(np.uint32)
+    u <<= 16  # in place: one float32-sized buffer for a large tensor
+    return u.view(np.float32)
 
 
 def f32_to_bf16_bits(x: np.ndarray) -> np.ndarray:
@@ -126,7 +129,8 @@ def _parse_header(path: str, size: int, head: bytes, max_header_bytes: int) -> t
 def _tensor_info(path: str, name: str, d, data_start: int, data_size: int) -> SafetensorInfo:
     what = f"tensor {name!r}"
     if not isinstance(d, dict) or set(d) - {"dtype", "shape", "data_offsets"} or len(d) != 3:
-        _fail(path, f"{what}: expected keys dtype, shape, data_offsets, got {sorted(d) if isinstance(d, dict) else d!r}")
+        got = sorted(d) if isinstance(d, dict) else repr(d)[:100]
+        _fail(path, f"{what}: expected keys dtype, shape, data_offsets, got {got}")
     dtype, shape, offsets = d["dtype"], d["shape"], d["data_offsets"]
     if dtype not in DTYPES:
         hint = " (fp8 checkpoints need dequantizing first)" if isinstance(dtype, str) and dtype.startswith("F8") else ""
@@ -169,7 +173,7 @@ class SafetensorsFile:
                 if n <= min(max_header_bytes, size - 8):
                     head += f.read(n)
         self.tensors, self.metadata, self.data_offset = _parse_header(self.path, size, head, max_header_bytes)
-        self._map = np.memmap(self.path, dtype=np.uint8, mode="r") if size else None
+        self._file = open(self.path, "rb")
         self._st = None  # the safetensors package's reader, opened on first use
 
     def raw(self, name: str) -> np.ndarray:
@@ -177,11 +181,16 @@ class SafetensorsFile:
         info = self._info(name)
         if info.dtype != "BF16" and info.nbytes:
             return self._safetensors_read(info)
-        data = self._map[info.offset:info.offset + info.nbytes] if info.nbytes else np.zeros(0, np.uint8)
-        return data.view(np.dtype(DTYPES[info.dtype])).reshape(info.shape)
+        if self._file is None:
+            raise ValueError(f"[SafetensorsFile.raw] {self.path} is closed")
+        data = bytearray(info.nbytes)
+        if info.nbytes and self._file.seek(info.offset) is not None and self._file.readinto(data) != info.nbytes:
+            raise SafetensorsError(f"[SafetensorsFile.raw] {self.path}: tensor {info.name!r} was cut short "
+                                   f"(the file changed while open?)")
+        return np.frombuffer(data, dtype=np.dtype(DTYPES[info.dtype])).reshape(info.shape)
 
     def array(self, name: str) -> np.ndarray:
-        """A float tensor widened to a new float32 array (f64 is rounded; f16 and bf16 are exact)."""
+        """A float tensor as float32 (f64 is rounded; f16 and bf16 widen exactly); may be read-only."""
         info = self._info(name)
         if info.dtype not in FLOAT_DTYPES:
             raise SafetensorsError(f"[SafetensorsFile.array] {self.path}: tensor {name!r} is {info.dtype}, "
@@ -189,13 +198,16 @@ class SafetensorsFile:
         raw = self.raw(name)
         if info.dtype == "BF16":
             return bf16_bits_to_f32(raw)
-        return raw.astype(np.float32)
+        return raw.astype(np.float32, copy=False)  # f32 as read: no second copy of a large tensor
 
     def _safetensors_read(self, info: SafetensorInfo) -> np.ndarray:
         from safetensors import safe_open  # the header was validated above; this reads the bytes
 
         if self._st is None:
-            self._st = safe_open(self.path, framework="numpy")
+            try:
+                self._st = safe_open(self.path, framework="numpy", backend="pread")
+            except TypeError:  # safetensors < 0.7 has no backend choice
+                self._st = safe_open(self.path, framework="numpy")
         out = self._st.get_tensor(info.name)
         want = np.dtype(DTYPES[info.dtype])
         if out.dtype != want or out.shape != info.shape:  # would mean our parser and theirs disagree
@@ -209,7 +221,9 @@ class SafetensorsFile:
         return self.tensors[name]
 
     def close(self):
-        self._map = None
+        if self._file is not None:
+            self._file.close()
+        self._file = None
         self._st = None
 
     def __enter__(self) -> SafetensorsFile:
@@ -264,7 +278,8 @@ def write_safetensors(path, entries: Iterable[SafetensorsEntry], metadata: dict 
     offset = 0
     for e in entries:
         if e.dtype not in DTYPES:
-            raise ValueError(f"[write_safetensors] tensor {e.name!r}: dtype {e.dtype!r}, expected one of {', '.join(DTYPES)}")
+            raise ValueError(f"[write_safetensors] tensor {e.name!r}: dtype {e.dtype!r}, "
+                             f"expected one of {', '.join(DTYPES)}")
         if e.name in header:
             raise ValueError(f"[write_safetensors] duplicate tensor name {e.name!r}")
         n = int(np.prod(e.shape, dtype=np.int64)) * np.dtype(DTYPES[e.dtype]).itemsize

