@@ -8,9 +8,9 @@ numpy in, numpy out::
 """
 
 from .errors import CheckpointError, GGUFError, SafetensorsError
-from .ops import QuantizedTensor, cpu_info, dequantize, matmul, quantize, type_info, types
+from .ops import QuantizedTensor, cpu_info, dequantize, has_cuda, matmul, quantize, type_info, types
 
 __version__ = "0.1.0"
 
-__all__ = ["CheckpointError", "GGUFError", "SafetensorsError", "QuantizedTensor", "cpu_info", "dequantize", "matmul",
-           "quantize", "type_info", "types", "__version__"]
+__all__ = ["CheckpointError", "GGUFError", "SafetensorsError", "QuantizedTensor", "cpu_info", "dequantize",
+           "has_cuda", "matmul", "quantize", "type_info", "types", "__version__"]

@@ -87,7 +87,7 @@ def _progress(label: str):
     return show
 
 
-def _load(path: str | None, threads: int | None):
+def _load(path: str | None, threads: int | None, n_gpu_layers: int = 0):
     from .io.gguf import open_gguf
     from .model.default import default_model_path
     from .model.llama import LlamaModel
@@ -95,14 +95,21 @@ def _load(path: str | None, threads: int | None):
 
     path = path or default_model_path()
     f = open_gguf(path)
-    return path, f, LlamaModel.from_gguf(f, threads=threads), Tokenizer.from_gguf_metadata(f.metadata)
+    model = LlamaModel.from_gguf(f, threads=threads)
+    if n_gpu_layers:
+        from .model.offload import offload_layers
+        try:
+            offload_layers(model, n_gpu_layers)
+        except RuntimeError as e:  # no CUDA build / no GPU: a settings error for the CLI
+            raise ValueError(f"--n-gpu-layers {n_gpu_layers}: {e}") from e
+    return path, f, model, Tokenizer.from_gguf_metadata(f.metadata)
 
 
 def _cmd_run(args) -> dict:
     from .model.runtime import Sampler, SamplingParams, generate
     from .model.tokenizer import IncrementalDecoder
 
-    path, f, model, tok = _load(args.model, args.threads)
+    path, f, model, tok = _load(args.model, args.threads, args.n_gpu_layers)
     prompt = args.prompt
     if args.chat:
         prompt = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
@@ -136,7 +143,7 @@ def _cmd_perplexity(args) -> dict:
     from .model.default import default_text_path
     from .model.runtime import perplexity
 
-    path, f, model, tok = _load(args.model, args.threads)
+    path, f, model, tok = _load(args.model, args.threads, args.n_gpu_layers)
     text_path = args.text or default_text_path()
     with open(text_path, encoding="utf-8") as fh:
         text = fh.read()
@@ -157,7 +164,7 @@ def _cmd_perplexity(args) -> dict:
 def _cmd_bench(args) -> dict:
     from .model.runtime import bench
 
-    path, f, model, tok = _load(args.model, args.threads)
+    path, f, model, tok = _load(args.model, args.threads, args.n_gpu_layers)
     r = bench(model, n_prompt=args.n_prompt, n_gen=args.n_gen, reps=args.reps)
     r.update({"model": path, "threads": args.threads or ops.cpu_info()["threads"]})
     if not args.json:
@@ -292,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("-r", "--reps", type=int, default=1)
     b.add_argument("-t", "--threads", type=int, default=None)
     b.add_argument("--json", action="store_true")
+    for model_cmd in (r, pp, b):
+        model_cmd.add_argument("-ngl", "--n-gpu-layers", type=int, default=0,
+                         help="move the weights of the first N blocks to the GPU (all of them and the output "
+                              "projection when N >= the layer count); needs lowbit's CUDA build")
     ins = sub.add_parser("inspect", help="metadata, tensor types, size and bits per weight of a GGUF file")
     ins.add_argument("model")
     ins.add_argument("--json", action="store_true")

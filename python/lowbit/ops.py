@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "matmul", "quantize", "type_info", "types"]
+__all__ = ["QuantizedTensor", "cpu_info", "dequantize", "has_cuda", "matmul", "quantize", "type_info", "types"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,6 +35,25 @@ def type_info(qtype: str) -> dict:
         names = ", ".join(_type_table())
         raise ValueError(f"[type_info] unknown quantization type {qtype!r}; expected one of: {names}")
     return dict(row)
+
+
+def has_cuda() -> bool:
+    """True when lowbit was built with CUDA and a usable GPU and driver are present; never raises."""
+    from . import cuda
+    return cuda.has_cuda()
+
+
+def _is_cuda_tensor(obj) -> bool:
+    from .cuda import CudaQuantizedTensor
+    return isinstance(obj, CudaQuantizedTensor)
+
+
+def _on_cuda(obj) -> bool:
+    """A DLPack producer (torch, CuPy, CudaArray) whose data is in GPU memory."""
+    try:
+        return hasattr(obj, "__dlpack_device__") and int(obj.__dlpack_device__()[0]) == 2
+    except Exception:
+        return False
 
 
 def cpu_info() -> dict:
@@ -108,6 +127,17 @@ class QuantizedTensor:
     def dequantize(self, threads: int | None = None) -> np.ndarray:
         return dequantize(self, threads=threads)
 
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def to(self, device):
+        """'cpu' -> self; 'cuda' / 'cuda:N' -> a lowbit.cuda.CudaQuantizedTensor holding these bytes on
+        the GPU (RuntimeError when lowbit has no CUDA build or the machine no usable GPU)."""
+        from . import cuda
+        kind, index = cuda.parse_device("to", device)
+        return self if kind == "cpu" else cuda.to_device(self, index)
+
     def __repr__(self) -> str:
         return f"QuantizedTensor(qtype={self.qtype!r}, shape={self.shape}, nbytes={self.nbytes})"
 
@@ -159,12 +189,18 @@ def quantize(w, qtype: str, imatrix=None, *, threads: int | None = None, isa: st
 
 
 def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | None = None,
-               out: np.ndarray | None = None) -> np.ndarray:
+               out: np.ndarray | None = None, stream=None) -> np.ndarray:
     """Expand a QuantizedTensor to float32 of its logical shape, values identical to ggml's.
 
     out: optional float32 C-contiguous array of qt.shape to write into (a reused buffer avoids the
-    page faults of a fresh allocation when dequantizing repeatedly)."""
+    page faults of a fresh allocation when dequantizing repeatedly).
+    A tensor on the GPU (qt.to("cuda")) is expanded there into a lowbit.cuda.CudaArray, on `stream`."""
     op = "dequantize"
+    if _is_cuda_tensor(qt):
+        if out is not None or threads is not None or isa is not None:
+            raise ValueError(f"[{op}] out, threads and isa apply to CPU tensors only; got a tensor on {qt.device}")
+        from . import cuda
+        return cuda.dequantize(qt, stream=stream)
     if not isinstance(qt, QuantizedTensor):
         raise TypeError(f"[{op}] expected a QuantizedTensor, got {type(qt).__name__}")
     info = _type_table()[qt.qtype]
@@ -183,15 +219,29 @@ def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | No
     return out if out is not None else res.reshape(qt.shape)
 
 
-def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None = None) -> np.ndarray:
+def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None = None, stream=None,
+           out=None) -> np.ndarray:
     """y = x @ W.T for weights W (n, k) in a GGUF type, computed as ggml's mul_mat does it.
 
     x: float32 (or float16) (..., k) -> float32 (..., n). Each row of x is quantized to W's dot type
     (q8_0 / q8_1 / q8_K; rounded to f16 or bf16 for those weights), then every output is the dot
     product of a weight row with a quantized activation row, so results equal ggml's up to float
     rounding. Quantized dot types reject NaN and inf in x with ValueError.
+
+    With w on the GPU (w.to("cuda")), lowbit.cuda.matmul runs it there: x numpy -> numpy, or x a CUDA
+    torch/CuPy tensor (DLPack, no copy) -> a CudaArray; `stream` and `out` apply to that path only.
     """
     op = "matmul"
+    if _is_cuda_tensor(w):
+        if threads is not None or isa is not None:
+            raise ValueError(f"[{op}] threads and isa apply to CPU tensors only; w is on {w.device}")
+        from . import cuda
+        return cuda.matmul(x, w, stream=stream, out=out)
+    if stream is not None or out is not None:
+        raise ValueError(f"[{op}] stream and out apply to GPU tensors only; move w with w.to('cuda')")
+    if _on_cuda(x):
+        raise ValueError(f"[{op}] x is on the GPU but w is on the CPU; move w with w.to('cuda') "
+                         f"or x to the host")
     if not isinstance(w, QuantizedTensor):
         raise TypeError(f"[{op}] w must be a QuantizedTensor, got {type(w).__name__}")
     if len(w.shape) != 2:

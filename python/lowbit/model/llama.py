@@ -274,7 +274,8 @@ class LlamaModel:
         return KVCache(self.cfg, n_ctx)
 
     def _linear(self, x: np.ndarray, w: ops.QuantizedTensor, bias: np.ndarray | None = None) -> np.ndarray:
-        y = ops.matmul(x, w, threads=self.threads)
+        # weights moved to the GPU (model/offload.py) run there; threads is a CPU setting
+        y = ops.matmul(x, w, threads=self.threads if w.device == "cpu" else None)
         return y + bias if bias is not None else y
 
     def embed(self, tokens: np.ndarray) -> np.ndarray:

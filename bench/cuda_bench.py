@@ -1,0 +1,225 @@
+"""CUDA benchmark: lowbit's GEMV / GEMM kernels against the copy bandwidth and cuBLAS fp16, one JSON out.
+
+    python3 bench/cuda_bench.py --out results.json [--quick]
+
+Kernel times come from CUDA events around back-to-back launches (lowbit._cuda.bench_matmul: no Python
+in the timed loop), cycling through enough copies of each weight matrix that every launch reads its
+weights from DRAM rather than L2. Reported per (type, shape, m):
+  weight_gbps        weight bytes / kernel time
+  frac_of_copy_bw    weight_gbps / device-to-device copy bandwidth (read + write bytes / time)
+  vs_cublas_fp16     cuBLAS fp16 time (torch.matmul, fp16 weights, same shape) / lowbit time
+Progress goes to stderr; every failure is recorded in the JSON ("errors") and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+TYPES = ["q4_0", "q4_1", "q4_k", "q5_k", "q6_k", "q8_0"]
+SHAPES = [(8192, 8192), (14336, 4096), (28672, 4096)]  # (n, k): square, Llama-3-8B FFN up, 70B-ish FFN
+MS = [1, 4, 16, 32, 512]
+
+
+def log(msg: str) -> None:
+    print(f"[cuda_bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def tiled_weights(lowbit, qtype: str, n: int, k: int):
+    """A valid (n, k) tensor of qtype quickly: quantize 64 random rows, repeat their bytes."""
+    base = lowbit.quantize(np.random.default_rng(0).standard_normal((64, k)).astype(np.float32), qtype)
+    rows = base.data.reshape(64, -1)
+    data = np.ascontiguousarray(np.tile(rows, (math.ceil(n / 64), 1))[:n]).reshape(-1)
+    return lowbit.QuantizedTensor(data, qtype, (n, k))
+
+
+def copy_bandwidth(_cuda, torch, result: dict) -> float:
+    nbytes = 1 << 30
+    ms = _cuda.bench_copy(0, nbytes, 20)
+    gbps = 2 * nbytes / ms / 1e6  # read + write
+    result["copy_bandwidth_gbps"] = gbps
+    log(f"cudaMemcpy D2D 1 GiB: {ms:.3f} ms -> {gbps:.0f} GB/s (read+write)")
+    if torch is not None:
+        a = torch.empty(nbytes // 2, dtype=torch.float16, device="cuda")
+        b = torch.empty_like(a)
+        b.copy_(a)
+        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(20):
+            b.copy_(a)
+        stop.record()
+        torch.cuda.synchronize()
+        tms = start.elapsed_time(stop) / 20
+        result["torch_copy_bandwidth_gbps"] = 2 * nbytes / tms / 1e6
+        log(f"torch copy_ 1 GiB: {tms:.3f} ms -> {result['torch_copy_bandwidth_gbps']:.0f} GB/s")
+        del a, b
+        torch.cuda.empty_cache()
+    return gbps
+
+
+def cublas_fp16_ms(torch, n: int, k: int, m: int, l2_bytes: int, iters: int) -> float:
+    copies = max(2, math.ceil(3 * l2_bytes / (2 * n * k)) + 1)
+    ws = [torch.randn(n, k, device="cuda", dtype=torch.float16) for _ in range(copies)]
+    x = torch.randn(m, k, device="cuda", dtype=torch.float16)
+    for w in ws:
+        torch.matmul(x, w.t())
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for i in range(iters):
+        torch.matmul(x, ws[i % copies].t())
+    stop.record()
+    torch.cuda.synchronize()
+    ms = start.elapsed_time(stop) / iters
+    del ws, x
+    torch.cuda.empty_cache()
+    return ms
+
+
+def device_copies(qt, l2_bytes: int) -> list:
+    """Enough device copies of qt that cycling through them never hits L2."""
+    return [qt.to("cuda") for _ in range(max(2, math.ceil(3 * l2_bytes / qt.nbytes) + 1))]
+
+
+def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> float:
+    qt = ws[0]
+    n, k = qt.shape
+    x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+    x_dev = _cuda.DeviceBuffer(x.nbytes, 0)
+    _cuda.upload(x_dev, x, 0)
+    y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
+    return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0, kernel)
+
+
+def api_call_overhead(lowbit, torch, result: dict) -> None:
+    """Wall time per lowbit.matmul call with a torch CUDA x and a reused out= (DLPack in and out, stream
+    lookup, argument checks): the Python cost a model pays per matmul, against the kernel time."""
+    qt = tiled_weights(lowbit, "q4_0", 4096, 4096)
+    wc = qt.to("cuda")
+    x = torch.randn(1, 4096, device="cuda")
+    y = lowbit.matmul(x, wc)
+    torch.cuda.synchronize()
+    calls = 200
+    t = time.perf_counter()
+    for _ in range(calls):
+        lowbit.matmul(x, wc, out=y)
+    torch.cuda.synchronize()
+    result["api_call_us_q4_0_4096x4096_m1"] = (time.perf_counter() - t) / calls * 1e6
+    log(f"lowbit.matmul call (torch x, out=, q4_0 4096x4096, m=1): {result['api_call_us_q4_0_4096x4096_m1']:.1f} us")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="cuda_bench.json")
+    ap.add_argument("--quick", action="store_true", help="first shape only, fewer iterations")
+    ap.add_argument("--time-budget", type=float, default=150.0, help="seconds; later cases are skipped past it")
+    args = ap.parse_args()
+    t0 = time.time()
+    result: dict = {"errors": [], "cases": []}
+
+    def save():
+        result["elapsed_s"] = round(time.time() - t0, 1)
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(args.out + ".tmp", args.out)
+
+    try:
+        import lowbit
+        from lowbit import cuda as lcuda
+        _cuda = lcuda._cuda
+        if not lowbit.has_cuda():
+            raise RuntimeError(f"no usable CUDA: {lcuda._unavailable_reason()}")
+        info = _cuda.device_info(0)
+        result["device"] = {**info, "compute_capability": list(info["compute_capability"])}
+        log(f"GPU: {info['name']} cc {info['compute_capability']} {info['multiprocessors']} SMs "
+            f"L2 {info['l2_bytes'] >> 20} MiB")
+    except Exception:
+        result["errors"].append({"step": "setup", "error": traceback.format_exc()})
+        log(f"setup failed: {result['errors'][-1]['error']}")
+        save()
+        return 1
+    try:
+        import torch
+        if not torch.cuda.is_available():
+            torch = None
+    except Exception:
+        torch = None
+        result["errors"].append({"step": "import torch", "error": traceback.format_exc(limit=1)})
+
+    copy_gbps = float("nan")
+    try:
+        copy_gbps = copy_bandwidth(_cuda, torch, result)
+    except Exception:
+        result["errors"].append({"step": "copy bandwidth", "error": traceback.format_exc()})
+    save()
+
+    try:
+        if torch is not None:
+            api_call_overhead(lowbit, torch, result)
+    except Exception:
+        result["errors"].append({"step": "api call", "error": traceback.format_exc()})
+
+    l2 = int(info["l2_bytes"])
+    shapes = SHAPES[:1] if args.quick else SHAPES
+    iters = 20 if args.quick else 50
+    cublas: dict = {}
+    for n, k in shapes:
+        for m in MS:
+            if torch is None:
+                break
+            try:
+                cublas[(n, k, m)] = cublas_fp16_ms(torch, n, k, m, l2, iters)
+                log(f"cuBLAS fp16 n={n} k={k} m={m}: {cublas[(n, k, m)] * 1e3:.1f} us")
+            except Exception:
+                result["errors"].append({"step": f"cublas {n}x{k} m={m}", "error": traceback.format_exc()})
+        for qtype in TYPES:
+            if time.time() - t0 > args.time_budget:
+                result["errors"].append({"step": f"{qtype} {n}x{k}", "error": "skipped: time budget spent"})
+                continue
+            try:
+                qt = tiled_weights(lowbit, qtype, n, k)
+                ws = device_copies(qt, l2)
+            except Exception:
+                result["errors"].append({"step": f"quantize {qtype} {n}x{k}", "error": traceback.format_exc()})
+                continue
+            for m in MS:
+                case = {"qtype": qtype, "n": n, "k": k, "m": m, "weight_bytes": qt.nbytes,
+                        "kernel": "gemv" if m <= _cuda.gemv_max_rows(qtype) else "gemm"}
+                try:
+                    ms = lowbit_ms(_cuda, ws, m, iters if m < 512 else max(5, iters // 5))
+                    case["us"] = ms * 1e3
+                    case["weight_gbps"] = qt.nbytes / ms / 1e6
+                    case["frac_of_copy_bw"] = case["weight_gbps"] / copy_gbps
+                    case["tflops"] = 2.0 * m * n * k / ms / 1e9
+                    if case["kernel"] == "gemv":  # the integer GEMV without shared-memory staging
+                        case["us_gemv_unstaged"] = lowbit_ms(_cuda, ws, m, iters, "gemv_unstaged") * 1e3
+                    if m <= 8:  # the fp32-activation GEMV, for comparison
+                        case["us_gemv_f32"] = lowbit_ms(_cuda, ws, m, iters, "gemv_f32") * 1e3
+                    if m <= 64:  # the tensor-core kernel at small m, for comparison
+                        case["us_gemm"] = lowbit_ms(_cuda, ws, m, iters, "gemm") * 1e3
+                    if (n, k, m) in cublas:
+                        case["cublas_fp16_us"] = cublas[(n, k, m)] * 1e3
+                        case["vs_cublas_fp16"] = cublas[(n, k, m)] / ms
+                    log(f"{qtype:5s} {n}x{k} m={m:3d}: {case['us']:8.1f} us {case['weight_gbps']:6.0f} GB/s "
+                        f"({100 * case['frac_of_copy_bw']:.0f}% of copy) "
+                        f"x{case.get('vs_cublas_fp16', float('nan')):.2f} vs cuBLAS fp16")
+                except Exception:
+                    case["error"] = traceback.format_exc()
+                    result["errors"].append({"step": f"{qtype} {n}x{k} m={m}", "error": case["error"]})
+                result["cases"].append(case)
+                save()
+            del ws
+    save()
+    log(f"done in {time.time() - t0:.0f} s, {len(result['errors'])} error(s) -> {args.out}")
+    return 0 if not result["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
