@@ -10,6 +10,8 @@
                     [--token-embedding-type T] [--leave-output-tensor] [--json]   llama.cpp's mixes, same bytes
     lowbit imatrix [MODEL.gguf] [--text FILE] [--chunks N] [--ctx 512] -o imatrix.gguf [--json]
     lowbit demo [--rows R] [--k K] [--threads T] [--json]   quantize a matrix to every type: size, error, speed
+    lowbit gptq MODEL OUT [--bits 4] [--group-size 128] [--sym|--asym] [--act-order] [--rtn] [--format hf|gguf]
+    lowbit awq MODEL OUT [--group-size 128] [--zero-point|--no-zero-point] [--format hf|gguf]
     lowbit types [--json]                                   the quantization type table
     lowbit info [--json]                                    which ISA each kernel uses
 
@@ -261,6 +263,50 @@ def _cmd_imatrix(args) -> dict:
     return out
 
 
+def _calib_args(c) -> None:
+    c.add_argument("model", help="GGUF file or Hugging Face checkpoint directory")
+    c.add_argument("out", help="new (or empty) output directory")
+    c.add_argument("--format", choices=["hf", "gguf"], default="hf", dest="fmt",
+                   help="hf: GPTQ / AutoAWQ checkpoint (default); gguf: OUT/model.gguf for llama.cpp")
+    c.add_argument("--gguf-type", default=None, help="with --format gguf: quantize into this GGUF type (e.g. q4_k)")
+    c.add_argument("--group-size", type=int, default=128, help="32, 64, 128, or -1 for one group per row")
+    c.add_argument("--samples", type=int, default=128, help="calibration windows")
+    c.add_argument("--seq-len", type=int, default=512, help="tokens per calibration window")
+    c.add_argument("--text", default=None, help="calibration text (default: the shipped C4 excerpt)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("-t", "--threads", type=int, default=None)
+    c.add_argument("--json", action="store_true")
+
+
+def _print_calib(res: dict) -> None:
+    print(f"{res['method']}: wrote {res['output']} ({res['format']}: {', '.join(res['files'])}) in {res['seconds']:.1f} s")
+
+
+def _cmd_gptq(args) -> dict:
+    from .calib.pipeline import gptq_to_dir
+
+    res = gptq_to_dir(args.model, args.out, bits=args.bits, group_size=args.group_size, sym=args.sym,
+                      act_order=args.act_order, static_groups=args.static_groups, damp=args.damp, rtn=args.rtn,
+                      fmt=args.fmt, gguf_type=args.gguf_type, samples=args.samples, seq_len=args.seq_len,
+                      text=args.text, seed=args.seed, threads=args.threads,
+                      progress=None if args.json else _progress("gptq layers"))
+    if not args.json:
+        _print_calib(res)
+    return res
+
+
+def _cmd_awq(args) -> dict:
+    from .calib.pipeline import awq_to_dir
+
+    res = awq_to_dir(args.model, args.out, bits=args.bits, group_size=args.group_size, zero_point=args.zero_point,
+                     fmt=args.fmt, gguf_type=args.gguf_type, samples=args.samples, seq_len=args.seq_len,
+                     text=args.text, seed=args.seed, search_samples=args.search_samples, threads=args.threads,
+                     progress=None if args.json else _progress("awq layers"))
+    if not args.json:
+        _print_calib(res)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lowbit", description="GGUF-exact quantization on small hardware")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -334,6 +380,21 @@ def main(argv: list[str] | None = None) -> int:
     im.add_argument("--process-output", action="store_true", help="also collect output.weight")
     im.add_argument("-t", "--threads", type=int, default=None)
     im.add_argument("--json", action="store_true")
+    gq = sub.add_parser("gptq", help="GPTQ (or --rtn) calibrated quantization -> GPTQ checkpoint or GGUF")
+    _calib_args(gq)
+    gq.add_argument("--bits", type=int, choices=[2, 3, 4, 8], default=4)
+    gq.add_argument("--sym", action=argparse.BooleanOptionalAction, default=True, help="symmetric groups (--no-sym: zero points)")
+    gq.add_argument("--asym", dest="sym", action="store_false", help="same as --no-sym")
+    gq.add_argument("--act-order", action="store_true", help="quantize columns by decreasing Hessian diagonal")
+    gq.add_argument("--static-groups", action=argparse.BooleanOptionalAction, default=True,
+                    help="with --act-order: group parameters from the original weights, g_idx monotonic")
+    gq.add_argument("--damp", type=float, default=0.01, help="dampening, a fraction of the mean Hessian diagonal")
+    gq.add_argument("--rtn", action="store_true", help="plain round-to-nearest in the same format (no calibration)")
+    aw = sub.add_parser("awq", help="AWQ calibrated quantization -> AutoAWQ (GEMM) checkpoint or GGUF")
+    _calib_args(aw)
+    aw.add_argument("--bits", type=int, choices=[4], default=4)
+    aw.add_argument("--zero-point", action=argparse.BooleanOptionalAction, default=True)
+    aw.add_argument("--search-samples", type=int, default=None, help="samples the scale/clip searches use (default all)")
     t = sub.add_parser("types", help="the quantization type table")
     t.add_argument("--json", action="store_true")
     i = sub.add_parser("info", help="ISA per kernel, threads")
@@ -343,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {"run": _cmd_run, "perplexity": _cmd_perplexity, "bench": _cmd_bench, "inspect": _cmd_inspect,
                 "convert": _cmd_convert, "export-hf": _cmd_export_hf, "quantize": _cmd_quantize,
-                "imatrix": _cmd_imatrix}
+                "imatrix": _cmd_imatrix, "gptq": _cmd_gptq, "awq": _cmd_awq}
     if args.cmd in commands:
         if getattr(args, "threads", None) is not None and args.threads <= 0:
             p.error(f"{args.cmd}: --threads must be >= 1")

@@ -1,0 +1,1 @@
+"""Calibrated low-bit quantization: GPTQ and AWQ over lowbit's forward pass, layer by layer."""
