@@ -20,6 +20,7 @@ namespace py = pybind11;
 using namespace lowbit;
 
 void register_matmul(py::module_& m);  // csrc/python/matmul_bindings.cpp
+void register_model_math(py::module_& m);  // csrc/python/model_bindings.cpp
 
 namespace {
 
@@ -206,4 +207,5 @@ PYBIND11_MODULE(_core, m) {
     }, py::arg("nbytes") = int64_t(1) << 30, py::arg("threads") = 0, py::arg("repeats") = 5,
        "GB/s of a STREAM-like multi-threaded read of an nbytes buffer (the GEMV roofline).");
     register_matmul(m);
+    register_model_math(m);
 }

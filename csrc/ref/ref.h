@@ -37,4 +37,9 @@ LOWBIT_DECLARE_REF(iq4_xs)
 void quantize_act_row_q8_0(const float* x, void* y, int64_t k, const float* imatrix);
 void quantize_act_row_q8_1(const float* x, void* y, int64_t k, const float* imatrix);
 
+// ggml's soft_max rows (s: (rows, n), rows [begin, end), entries from valid[r] on are masked) and SiLU.
+void ggml_softmax_rows(float* s, int64_t begin, int64_t end, int64_t n, const int64_t* valid, bool v512,
+                       bool round_f16);
+void ggml_silu(const float* x, float* y, int64_t n, bool v512);
+
 }  // namespace lowbit::ref

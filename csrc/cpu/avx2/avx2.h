@@ -39,4 +39,9 @@ LOWBIT_DECLARE_AVX2_D(iq4_xs)
 #undef LOWBIT_DECLARE_AVX2_Q
 #undef LOWBIT_DECLARE_AVX2_D
 
+// ggml's soft_max rows and SiLU (csrc/core/ggml_math.h compiled with FMA).
+void ggml_softmax_rows(float* s, int64_t begin, int64_t end, int64_t n, const int64_t* valid, bool v512,
+                       bool round_f16);
+void ggml_silu(const float* x, float* y, int64_t n, bool v512);
+
 }  // namespace lowbit::avx2

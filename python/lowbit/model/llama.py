@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ops
-from . import ggml_numerics
+from .. import _core, ops
 
 ROPE_NORM_ARCHS = {"llama", "mistral", "granite"}  # llama.cpp's LLAMA_ROPE_TYPE_NORM: pairs (2i, 2i+1)
 ROPE_NEOX_ARCHS = {"qwen2"}                         # LLAMA_ROPE_TYPE_NEOX: pairs (i, i + n_rot/2)
@@ -245,18 +244,18 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos0: int, scale: flo
     kh = k.astype(np.float32).transpose(1, 2, 0)   # (Hkv, hd, S)
     vh = v.astype(np.float32).transpose(1, 0, 2)   # (Hkv, S, hd)
     scores = (qh @ kh[:, None]) * scale            # (Hkv, g, T, S)
-    # query t (at position pos0 + t) sees keys at positions <= pos0 + t
-    mask = np.arange(S)[None, :] > (pos0 + np.arange(T))[:, None]
-    scores = np.where(mask, -np.inf, scores)
-    probs = ggml_numerics.softmax(scores.astype(np.float32), _AVX512)
-    probs = probs.astype(np.float16).astype(np.float32)  # ggml rounds the f32 side of an f16 matmul
+    # query t (at position pos0 + t) sees keys at positions <= pos0 + t; ggml's softmax rows in C++
+    # (the numpy emulation in ggml_numerics is the spec it is tested against)
+    probs = np.ascontiguousarray(scores, dtype=np.float32)
+    valid = np.tile(pos0 + 1 + np.arange(T, dtype=np.int64), Hkv * group)
+    _core.ggml_softmax(probs, valid, _AVX512, round_f16=True)  # ggml rounds the f32 side of an f16 matmul
     out = probs @ vh[:, None]                            # (Hkv, g, T, hd)
     return out.transpose(2, 0, 1, 3).reshape(T, H * hd).astype(np.float32)
 
 
 def silu(x: np.ndarray) -> np.ndarray:
-    """x * sigmoid(x), with ggml's exp (see ggml_numerics)."""
-    return ggml_numerics.silu(x, _AVX512)
+    """x * sigmoid(x), with ggml's exp (see ggml_numerics; computed in C++)."""
+    return _core.ggml_silu(np.ascontiguousarray(x, dtype=np.float32), _AVX512)
 
 
 class LlamaModel:

@@ -1,0 +1,83 @@
+// lowbit._core.ggml_softmax / ggml_silu: the forward pass's softmax and SiLU with ggml's rounding
+// (csrc/core/ggml_math.h), in C++ because the numpy emulation of ggml's fma-based exp took ~75% of a
+// 512-token SmolLM2 prompt.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "../core/kernels.h"
+#include "../core/thread_pool.h"
+#include "../cpu/avx2/avx2.h"
+#include "../ref/ref.h"
+
+namespace py = pybind11;
+using namespace lowbit;
+
+namespace {
+
+// Generic unless AVX2 (with FMA) is compiled in, supported and not lowered away: then the FMA is inline.
+bool use_avx2(const std::string& op, const std::string& isa_name) {
+    Isa cap = default_isa();
+    if (!isa_name.empty() && !parse_isa(isa_name, &cap))
+        throw std::invalid_argument("[" + op + "] unknown ISA '" + isa_name + "'");
+    return cap >= Isa::AVX2 && isa_supported(Isa::AVX2);
+}
+
+py::array_t<float, py::array::c_style> f32_array(const std::string& op, py::array a) {
+    if (!py::isinstance<py::array_t<float>>(a) || !(a.flags() & py::array::c_style))
+        throw std::invalid_argument("[" + op + "] expected a C-contiguous float32 array");
+    return py::array_t<float, py::array::c_style>::ensure(a);
+}
+
+}  // namespace
+
+void register_model_math(py::module_& m) {
+    m.def("ggml_softmax", [](py::array s_obj, py::object valid_obj, bool avx512, bool round_f16, int threads,
+                             const std::string& isa) {
+        // s: (..., n) f32, softmax over the last axis in place; valid: (rows,) int64, entries of row r from
+        // valid[r] on are masked (come out 0), None: none masked.
+        auto s = f32_array("ggml_softmax", s_obj);
+        if (s.ndim() < 1 || !s.writeable()) throw std::invalid_argument("[ggml_softmax] expected a writable array");
+        const int64_t n = s.shape(s.ndim() - 1), rows = n ? s.size() / n : 0;
+        const int64_t* valid = nullptr;
+        py::array_t<int64_t, py::array::c_style> v;
+        if (!valid_obj.is_none()) {
+            v = py::array_t<int64_t, py::array::c_style>::ensure(valid_obj);
+            if (!v || v.ndim() != 1 || v.shape(0) != rows)
+                throw std::invalid_argument("[ggml_softmax] valid must be (rows,) int64 with rows = " + std::to_string(rows));
+            for (int64_t r = 0; r < rows; ++r)
+                if (v.data()[r] < 1 || v.data()[r] > n)
+                    throw std::invalid_argument("[ggml_softmax] valid lengths must be in [1, n]");
+            valid = v.data();
+        }
+        const bool fast = use_avx2("ggml_softmax", isa);
+        const int nt = threads > 0 ? threads : default_num_threads();
+        float* p = s.mutable_data();
+        py::gil_scoped_release release;
+        ThreadPool::global().parallel_for(rows, nt, [&](int64_t b, int64_t e) {
+            (fast ? avx2::ggml_softmax_rows : ref::ggml_softmax_rows)(p, b, e, n, valid, avx512, round_f16);
+        });
+    }, py::arg("s"), py::arg("valid") = py::none(), py::arg("avx512") = true, py::arg("round_f16") = false,
+       py::arg("threads") = 0, py::arg("isa") = "");
+    m.def("ggml_silu", [](py::array x_obj, bool avx512, const std::string& isa, int threads) {
+        auto x = f32_array("ggml_silu", x_obj);
+        py::array_t<float> y(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+        const bool fast = use_avx2("ggml_silu", isa);
+        const float* xp = x.data();
+        float* yp = y.mutable_data();
+        const int64_t n = x.size();
+        const int nt = threads > 0 ? threads : default_num_threads();
+        {
+            py::gil_scoped_release release;
+            constexpr int64_t kChunk = 4096;  // elements per task: enough work to pay for the hand-off
+            ThreadPool::global().parallel_for((n + kChunk - 1) / kChunk, nt, [&](int64_t b, int64_t e) {
+                const int64_t lo = b * kChunk, hi = std::min(n, e * kChunk);
+                (fast ? avx2::ggml_silu : ref::ggml_silu)(xp + lo, yp + lo, hi - lo, avx512);
+            });
+        }
+        return y;
+    }, py::arg("x"), py::arg("avx512") = true, py::arg("isa") = "", py::arg("threads") = 0);
+}
