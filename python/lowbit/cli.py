@@ -12,6 +12,7 @@
     lowbit demo [--rows R] [--k K] [--threads T] [--json]   quantize a matrix to every type: size, error, speed
     lowbit gptq MODEL OUT [--bits 4] [--group-size 128] [--sym|--asym] [--act-order] [--rtn] [--format hf|gguf]
     lowbit awq MODEL OUT [--group-size 128] [--zero-point|--no-zero-point] [--format hf|gguf]
+    lowbit compare [MODEL.gguf] [--types Q8_0,Q4_K_M,...] [--imatrix F] [--chunks 4] [--plot out.png] [--json]
     lowbit types [--json]                                   the quantization type table
     lowbit info [--json]                                    which ISA each kernel uses
 
@@ -244,6 +245,23 @@ def _cmd_quantize(args) -> dict:
     return res
 
 
+def _cmd_compare(args) -> dict:
+    from .compare import compare_types, format_table, plot
+    from .model.default import default_model_path
+
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise ValueError("[compare] --plot expects a .png path")
+    say = None if args.json else (lambda msg: print(f"compare: {msg}", file=sys.stderr, flush=True))
+    res = compare_types(args.model or default_model_path(), [t for t in args.types.split(",") if t],
+                        imatrix=args.imatrix, text_path=args.text, n_ctx=args.ctx, n_chunks=args.chunks,
+                        n_prompt=args.p, n_gen=args.n, threads=args.threads, progress=say)
+    if args.plot:
+        plot(res, args.plot)
+    if not args.json:
+        print(format_table(res))
+    return res
+
+
 def _cmd_imatrix(args) -> dict:
     from .imatrix import compute_imatrix, save_imatrix
     from .model.default import default_calibration_path, default_model_path, read_calibration_documents
@@ -395,6 +413,18 @@ def main(argv: list[str] | None = None) -> int:
     aw.add_argument("--bits", type=int, choices=[4], default=4)
     aw.add_argument("--zero-point", action=argparse.BooleanOptionalAction, default=True)
     aw.add_argument("--search-samples", type=int, default=None, help="samples the scale/clip searches use (default all)")
+    cp = sub.add_parser("compare", help="quantize to several mixes and measure size, quality and speed here")
+    cp.add_argument("model", nargs="?", default=None, help="GGUF model (default: SmolLM2-135M-Instruct)")
+    cp.add_argument("--types", default="Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K", help="comma-separated mixes")
+    cp.add_argument("--imatrix", default=None, help="importance matrix for every quantization")
+    cp.add_argument("--text", default=None, help="evaluation text (default: the shipped WikiText-2 excerpt)")
+    cp.add_argument("--ctx", type=int, default=512)
+    cp.add_argument("--chunks", type=int, default=4, help="chunks of --ctx tokens scored (second halves)")
+    cp.add_argument("-p", type=int, default=128, help="prompt tokens for the speed test (0: skip)")
+    cp.add_argument("-n", type=int, default=32, help="generated tokens for the speed test (0: skip)")
+    cp.add_argument("-t", "--threads", type=int, default=None)
+    cp.add_argument("--plot", default=None, help="also write quality vs size to this PNG (needs matplotlib)")
+    cp.add_argument("--json", action="store_true")
     t = sub.add_parser("types", help="the quantization type table")
     t.add_argument("--json", action="store_true")
     i = sub.add_parser("info", help="ISA per kernel, threads")
@@ -404,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {"run": _cmd_run, "perplexity": _cmd_perplexity, "bench": _cmd_bench, "inspect": _cmd_inspect,
                 "convert": _cmd_convert, "export-hf": _cmd_export_hf, "quantize": _cmd_quantize,
-                "imatrix": _cmd_imatrix, "gptq": _cmd_gptq, "awq": _cmd_awq}
+                "imatrix": _cmd_imatrix, "gptq": _cmd_gptq, "awq": _cmd_awq,
+                "compare": _cmd_compare}
     if args.cmd in commands:
         if getattr(args, "threads", None) is not None and args.threads <= 0:
             p.error(f"{args.cmd}: --threads must be >= 1")
