@@ -17,7 +17,11 @@ from lowbit.io import LazyTensor, open_gguf, write_gguf
 from lowbit.mixes import MIXES, llama_tensor_order, quantize_model
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHONPATH = os.pathsep.join([os.path.join(os.path.dirname(HERE), "python"), HERE])
+# The child imports the lowbit this process imported (an installed wheel in CI, the source tree in
+# development): a clean checkout's python/ has no compiled _core.
+import lowbit  # noqa: E402
+
+PYTHONPATH = os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(lowbit.__file__))), HERE])
 
 
 @pytest.fixture(scope="module")
