@@ -97,23 +97,12 @@ cudaError_t gemv_async_launch(const uint8_t* w, int64_t row_bytes, const float* 
     if (m < 1 || m > kGemvAsyncMaxRows || k % 32) return cudaErrorInvalidValue;
     if (row_bytes % 16 != 0 || reinterpret_cast<uintptr_t>(w) % 16 != 0)
         return gemv_q8_launch<F, false>(w, row_bytes, x, ldx, y, m, n, k, stream);  // direct loads
-    const size_t q_bytes = size_t(m * k), ds_offset = (q_bytes + 255) / 256 * 256;
-    void* scratch = nullptr;
-    cudaError_t err = cudaMallocAsync(&scratch, ds_offset + size_t(m * (k / 32)) * sizeof(float2), stream);
-    if (err != cudaSuccess) return err;
-    int8_t* xq = static_cast<int8_t*>(scratch);
-    float2* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ds_offset);
-    const int64_t x_threads = m * (k / 32) * 32;
-    quantize_x_kernel<<<unsigned((x_threads + 255) / 256), 256, 0, stream>>>(x, ldx, xq, xds, m, k);
-    err = cudaGetLastError();
-    if (err == cudaSuccess) {
-        if (m == 1) err = gemv_async_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else if (m == 2) err = gemv_async_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else if (m <= 4) err = gemv_async_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else err = gemv_async_kernel_launch<F, 8>(w, row_bytes, xq, xds, y, m, n, k, stream);
-    }
-    const cudaError_t free_err = cudaFreeAsync(scratch, stream);
-    return err != cudaSuccess ? err : free_err;
+    return with_quantized_x(x, ldx, m, k, stream, [&](const int8_t* xq, const float2* xds) {
+        if (m == 1) return gemv_async_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        if (m == 2) return gemv_async_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        if (m <= 4) return gemv_async_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        return gemv_async_kernel_launch<F, 8>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    });
 }
 
 // Adds kernel="gemv_async" (never the default) to a format's row; formats whose spans are 16-byte multiples.

@@ -317,27 +317,16 @@ cudaError_t gemv_mma_launch(const uint8_t* w, int64_t row_bytes, const float* x,
     if (m < 1 || m > kGemvMmaMaxRows || k % 32) return cudaErrorInvalidValue;
     if (!device_has_int8_mma()) return cudaErrorNotSupported;
     const bool staged = kAsync && row_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(w) % 16 == 0;
-    // Scratch for the quantized activations, as gemv_q8_launch (stream-ordered).
-    const size_t q_bytes = size_t(m * k), ds_offset = (q_bytes + 255) / 256 * 256;
-    void* scratch = nullptr;
-    cudaError_t err = cudaMallocAsync(&scratch, ds_offset + size_t(m * (k / 32)) * sizeof(float2), stream);
-    if (err != cudaSuccess) return err;
-    int8_t* xq = static_cast<int8_t*>(scratch);
-    float2* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ds_offset);
-    const int64_t x_threads = m * (k / 32) * 32;
-    quantize_x_kernel<<<unsigned((x_threads + 255) / 256), 256, 0, stream>>>(x, ldx, xq, xds, m, k);
-    err = cudaGetLastError();
-    if (err == cudaSuccess && staged) {
-        if (m <= 8) err = gemv_mma_async_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else if (m <= 16) err = gemv_mma_async_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else err = gemv_mma_async_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
-    } else if (err == cudaSuccess) {
-        if (m <= 8) err = gemv_mma_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else if (m <= 16) err = gemv_mma_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
-        else err = gemv_mma_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
-    }
-    const cudaError_t free_err = cudaFreeAsync(scratch, stream);
-    return err != cudaSuccess ? err : free_err;
+    return with_quantized_x(x, ldx, m, k, stream, [&](const int8_t* xq, const float2* xds) {
+        if (staged) {
+            if (m <= 8) return gemv_mma_async_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
+            if (m <= 16) return gemv_mma_async_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
+            return gemv_mma_async_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        }
+        if (m <= 8) return gemv_mma_kernel_launch<F, 1>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        if (m <= 16) return gemv_mma_kernel_launch<F, 2>(w, row_bytes, xq, xds, y, m, n, k, stream);
+        return gemv_mma_kernel_launch<F, 4>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    });
 }
 
 // The kernel's computation on the host, lane by lane, with the host mma model. x: (m, k) -> y: (m, n).

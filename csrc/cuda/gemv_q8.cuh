@@ -244,6 +244,25 @@ cudaError_t gemv_q8_dispatch(const uint8_t* w, int64_t row_bytes, const int8_t* 
     return gemv_q8_kernel_launch<F, 32, kStaged>(w, row_bytes, xq, xds, y, m, n, k, stream);
 }
 
+// Quantizes x (m, k) to 8 bits in blocks of 32 into stream-ordered scratch, runs
+// run_kernel(xq, xds) on it, and frees the scratch after the kernel: every integer GEMV's prologue.
+template <class RunKernel>
+cudaError_t with_quantized_x(const float* x, int64_t ldx, int64_t m, int64_t k, cudaStream_t stream,
+                             RunKernel run_kernel) {
+    const size_t q_bytes = size_t(m * k), ds_offset = (q_bytes + 255) / 256 * 256;
+    void* scratch = nullptr;
+    cudaError_t err = cudaMallocAsync(&scratch, ds_offset + size_t(m * (k / 32)) * sizeof(float2), stream);
+    if (err != cudaSuccess) return err;
+    int8_t* xq = static_cast<int8_t*>(scratch);
+    float2* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ds_offset);
+    const int64_t x_threads = m * (k / 32) * 32;
+    quantize_x_kernel<<<unsigned((x_threads + 255) / 256), 256, 0, stream>>>(x, ldx, xq, xds, m, k);
+    err = cudaGetLastError();
+    if (err == cudaSuccess) err = run_kernel(xq, xds);
+    const cudaError_t free_err = cudaFreeAsync(scratch, stream);
+    return err != cudaSuccess ? err : free_err;
+}
+
 // Staging is off unless LOWBIT_CUDA_STAGING=1: on an H100 (sm_90, 2026-11-27, bench/cuda_bench.py) the
 // direct-load kernel was faster at m = 1..32 for every type but q6_K (e.g. q4_0 28672x4096 m=1: 31.7 us
 // direct vs 40.4 us staged), so L1 already merges the narrow loads there; kept for older parts.
@@ -263,21 +282,10 @@ cudaError_t gemv_q8_launch(const uint8_t* w, int64_t row_bytes, const float* x, 
     constexpr int kGrain = F::kSpanBytes % 16 == 0 ? 16 : 8;
     const bool staged = kAllowStaging && staging_enabled() && row_bytes % kGrain == 0 &&
                         reinterpret_cast<uintptr_t>(w) % 16 == 0;
-    // Scratch for the quantized activations: stream-ordered, so it is freed after the kernel ran.
-    const size_t q_bytes = size_t(m * k), ds_offset = (q_bytes + 255) / 256 * 256;
-    void* scratch = nullptr;
-    cudaError_t err = cudaMallocAsync(&scratch, ds_offset + size_t(m * (k / 32)) * sizeof(float2), stream);
-    if (err != cudaSuccess) return err;
-    int8_t* xq = static_cast<int8_t*>(scratch);
-    float2* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ds_offset);
-    const int64_t x_threads = m * (k / 32) * 32;
-    quantize_x_kernel<<<unsigned((x_threads + 255) / 256), 256, 0, stream>>>(x, ldx, xq, xds, m, k);
-    err = cudaGetLastError();
-    if (err == cudaSuccess)
-        err = staged ? gemv_q8_dispatch<F, true>(w, row_bytes, xq, xds, y, m, n, k, stream)
-                     : gemv_q8_dispatch<F, false>(w, row_bytes, xq, xds, y, m, n, k, stream);
-    const cudaError_t free_err = cudaFreeAsync(scratch, stream);
-    return err != cudaSuccess ? err : free_err;
+    return with_quantized_x(x, ldx, m, k, stream, [&](const int8_t* xq, const float2* xds) {
+        return staged ? gemv_q8_dispatch<F, true>(w, row_bytes, xq, xds, y, m, n, k, stream)
+                      : gemv_q8_dispatch<F, false>(w, row_bytes, xq, xds, y, m, n, k, stream);
+    });
 }
 
 // The same computation on the host, for tests without a GPU. x: (m, k) f32 -> y: (m, n) f32.
