@@ -35,7 +35,6 @@ import functools
 import logging
 import numbers
 import os
-import secrets
 import struct
 import mmap
 from typing import Any, Callable, NamedTuple
@@ -45,6 +44,7 @@ import numpy as np
 
 from ..errors import GGUFError
 from ..ops import QuantizedTensor, _type_table
+from .atomic import atomic_write
 
 __all__ = ["GGUFFile", "GGUFValue", "LazyTensor", "TensorInfo", "open_gguf", "write_gguf"]
 
@@ -807,22 +807,12 @@ def write_gguf(path, metadata: dict, tensors, alignment: int | None = None) -> N
                        *kv_bytes, *infos])
     header += bytes(_pad(len(header), alignment))
 
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)),
-                       f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(header)
-            for i, (encoded, _, _, data) in enumerate(entries):
-                if lazies[i] is not None:
-                    data = _load_lazy(str(encoded[8:], "utf-8"), lazies[i], path)
-                f.write(memoryview(data))
-                f.write(bytes(_pad(data.nbytes, alignment)))
-                del data
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(header)
+        for i, (encoded, _, _, data) in enumerate(entries):
+            if lazies[i] is not None:
+                data = _load_lazy(str(encoded[8:], "utf-8"), lazies[i], path)
+            f.write(memoryview(data))
+            f.write(bytes(_pad(data.nbytes, alignment)))
+            del data
     log.debug("wrote %s: %d keys, %d tensors, %d bytes", path, len(kv_bytes), len(entries), len(header) + offset)

@@ -25,13 +25,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import struct
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
 from ..errors import SafetensorsError
+from .atomic import atomic_write
 
 __all__ = ["SafetensorInfo", "SafetensorsEntry", "SafetensorsFile", "open_safetensors", "write_safetensors",
            "bf16_bits_to_f32", "f32_to_bf16_bits"]
@@ -257,12 +257,6 @@ def _stored_bytes(entry: SafetensorsEntry, arr) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=want).reshape(-1).view(np.uint8)
 
 
-def atomic_temp_path(path: str) -> str:
-    """A fresh temporary name next to path (same directory, so the final rename is atomic)."""
-    return os.path.join(os.path.dirname(os.path.abspath(path)),
-                        f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
 def write_safetensors(path, entries: Iterable[SafetensorsEntry], metadata: dict | None = None) -> int:
     """Write entries (in order) to a safetensors file, one tensor in memory at a time; returns its size.
 
@@ -287,18 +281,9 @@ def write_safetensors(path, entries: Iterable[SafetensorsEntry], metadata: dict 
         offset += n
     blob = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     blob += b" " * (-len(blob) % 8)
-    tmp = atomic_temp_path(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(_U64.pack(len(blob)))
-            f.write(blob)
-            for e in entries:
-                f.write(memoryview(_stored_bytes(e, e.produce())))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(_U64.pack(len(blob)))
+        f.write(blob)
+        for e in entries:
+            f.write(memoryview(_stored_bytes(e, e.produce())))
     return 8 + len(blob) + offset
