@@ -362,18 +362,12 @@ def _is_row_major(shape, strides) -> bool:
 
 
 def _matmul_host(x: np.ndarray, w: CudaQuantizedTensor, stream, kernel: str) -> np.ndarray:
+    from .ops import _host_matmul_input
+
     op = "matmul"
     n, k = w.shape
-    if x.dtype not in (np.float32, np.float16):
-        raise TypeError(f"[{op}] x must be float32 or float16, got {x.dtype}")
-    if x.ndim < 1 or x.shape[-1] != k:
-        raise ValueError(f"[{op}] x must have shape (..., k={k}) to match w {w.shape}, got {x.shape}")
-    if not x.flags.c_contiguous:
-        raise ValueError(f"[{op}] x must be C-contiguous; call np.ascontiguousarray(x) first")
-    x2 = np.ascontiguousarray(x.reshape(-1, k), dtype=np.float32)
+    x2 = np.ascontiguousarray(_host_matmul_input(op, x, w.shape), dtype=np.float32)
     m = x2.shape[0]
-    if m == 0:
-        raise ValueError(f"[{op}] x and w must be non-empty, got x {x.shape} and w {w.shape}")
     handle = 0 if stream is None else _stream_handle(op, stream)
     dev = w.device_index
     x_dev = _cuda.DeviceBuffer(x2.nbytes, dev)

@@ -219,6 +219,24 @@ def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | No
     return out if out is not None else res.reshape(qt.shape)
 
 
+def _host_matmul_input(op: str, x, w_shape: tuple) -> np.ndarray:
+    """x: a C-contiguous float32/float16 numpy array (..., k) for a weight of shape (n, k) -> the (m, k)
+    view the kernels take; the checks both lowbit.matmul and its CUDA host path make."""
+    n, k = w_shape
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"[{op}] x must be a numpy array, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float16):
+        raise TypeError(f"[{op}] x must be float32 or float16, got {x.dtype}")
+    if x.ndim < 1 or x.shape[-1] != k:
+        raise ValueError(f"[{op}] x must have shape (..., k={k}) to match w {tuple(w_shape)}, got {x.shape}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"[{op}] x must be C-contiguous; call np.ascontiguousarray(x) first")
+    x2 = x.reshape(-1, k)
+    if x2.shape[0] == 0 or n == 0:
+        raise ValueError(f"[{op}] x and w must be non-empty, got x {x.shape} and w {tuple(w_shape)}")
+    return x2
+
+
 def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None = None, stream=None,
            out=None) -> np.ndarray:
     """y = x @ W.T for weights W (n, k) in a GGUF type, computed as ggml's mul_mat does it.
@@ -247,17 +265,7 @@ def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None
     if len(w.shape) != 2:
         raise ValueError(f"[{op}] w must be 2-D (n, k), got shape {w.shape}")
     n, k = w.shape
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"[{op}] x must be a numpy array, got {type(x).__name__}")
-    if x.dtype not in (np.float32, np.float16):
-        raise TypeError(f"[{op}] x must be float32 or float16, got {x.dtype}")
-    if x.ndim < 1 or x.shape[-1] != k:
-        raise ValueError(f"[{op}] x must have shape (..., k={k}) to match w {w.shape}, got {x.shape}")
-    if not x.flags.c_contiguous:
-        raise ValueError(f"[{op}] x must be C-contiguous; call np.ascontiguousarray(x) first")
-    x2 = x.reshape(-1, k)
-    if x2.shape[0] == 0 or n == 0:
-        raise ValueError(f"[{op}] x and w must be non-empty, got x {x.shape} and w {w.shape}")
+    x2 = _host_matmul_input(op, x, w.shape)
     if x2.dtype == np.float16:
         x2 = x2.astype(np.float32)
     y = _core.matmul(x2, w.data, w.qtype, n, k, _check_threads(op, threads), _check_isa(op, isa))
