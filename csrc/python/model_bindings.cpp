@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "../core/attention.h"
 #include "../core/kernels.h"
 #include "../core/thread_pool.h"
 #include "../cpu/avx2/avx2.h"
@@ -30,6 +31,14 @@ py::array_t<float, py::array::c_style> f32_array(const std::string& op, py::arra
     if (!py::isinstance<py::array_t<float>>(a) || !(a.flags() & py::array::c_style))
         throw std::invalid_argument("[" + op + "] expected a C-contiguous float32 array");
     return py::array_t<float, py::array::c_style>::ensure(a);
+}
+
+// A C-contiguous float16 array (numpy 'e'), as raw fp16_t.
+const fp16_t* f16_data(const std::string& op, const char* name, const py::array& a) {
+    if (a.dtype().kind() != 'f' || a.itemsize() != 2 || !(a.flags() & py::array::c_style))
+        throw std::invalid_argument("[" + op + "] " + name + " must be a C-contiguous float16 array, got dtype " +
+                                    std::string(py::str(a.dtype())));
+    return static_cast<const fp16_t*>(a.data());
 }
 
 }  // namespace
@@ -80,4 +89,35 @@ void register_model_math(py::module_& m) {
         }
         return y;
     }, py::arg("x"), py::arg("avx512") = true, py::arg("isa") = "", py::arg("threads") = 0);
+    m.def("attention_f16", [](py::array q_obj, py::array k_obj, py::array v_obj, int64_t pos0, float scale,
+                              bool avx512, int threads, const std::string& isa) {
+        // q: (T, H, hd) f32; k, v: (n_ctx, Hkv, hd) f16 cache of one layer with pos0 + T <= n_ctx.
+        const std::string op = "attention_f16";
+        auto q = f32_array(op, q_obj);
+        if (q.ndim() != 3 || k_obj.ndim() != 3 || v_obj.ndim() != 3)
+            throw std::invalid_argument("[attention_f16] expected q (T, H, hd), k and v (n_ctx, Hkv, hd)");
+        const fp16_t* kp = f16_data(op, "k", k_obj);
+        const fp16_t* vp = f16_data(op, "v", v_obj);
+        const int64_t T = q.shape(0), H = q.shape(1), hd = q.shape(2);
+        const int64_t n_ctx = k_obj.shape(0), Hkv = k_obj.shape(1);
+        if (k_obj.shape(2) != hd || v_obj.shape(0) != n_ctx || v_obj.shape(1) != Hkv || v_obj.shape(2) != hd)
+            throw std::invalid_argument("[attention_f16] k and v must both be (n_ctx, Hkv, " + std::to_string(hd) + ")");
+        if (T < 1 || hd < 1 || Hkv < 1 || H % Hkv)
+            throw std::invalid_argument("[attention_f16] need T >= 1 and H a multiple of Hkv, got T=" +
+                                        std::to_string(T) + " H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv));
+        if (pos0 < 0 || pos0 + T > n_ctx)
+            throw std::invalid_argument("[attention_f16] positions " + std::to_string(pos0) + ".." +
+                                        std::to_string(pos0 + T - 1) + " do not fit the cache of " + std::to_string(n_ctx));
+        py::array_t<float> out({T, H * hd});
+        AttentionArgs a{q.data(), kp, vp, out.mutable_data(), T, H, Hkv, hd, pos0, scale, avx512};
+        const bool simd = use_avx2(op, isa);
+        const int nt = threads > 0 ? threads : default_num_threads();
+        {
+            py::gil_scoped_release release;
+            attention_f16(a, nt, simd);
+        }
+        return out;
+    }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("pos0"), py::arg("scale"), py::arg("avx512") = true,
+       py::arg("threads") = 0, py::arg("isa") = "",
+       "Causal GQA attention of q at positions pos0.. over f16 cache rows 0..pos0+T-1 (llama.attention's numerics).");
 }
