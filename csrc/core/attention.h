@@ -18,6 +18,10 @@ struct AttentionArgs {
     int64_t T, n_head, n_head_kv, head_dim, pos0;
     float scale;
     bool v512;            // ggml's AVX-512 exp variant (see ggml_math.h)
+    // Optional: k and v rows 0..pos0+T-1 already widened to f32 (same layout); the AVX2 kernel reads
+    // these instead when set (the values are the same, f16 -> f32 is exact).
+    const float* k32 = nullptr;
+    const float* v32 = nullptr;
 };
 
 // Floats of scratch one attention_items call needs: the scores of one query row plus its f16-rounded q.

@@ -258,6 +258,12 @@ def silu(x: np.ndarray) -> np.ndarray:
     return _core.ggml_silu(np.ascontiguousarray(x, dtype=np.float32), _AVX512)
 
 
+def swiglu(g: np.ndarray, u: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """silu(g) * u in one threaded C++ pass (the same bits as the two numpy steps)."""
+    return _core.ggml_swiglu(np.ascontiguousarray(g, dtype=np.float32), np.ascontiguousarray(u, dtype=np.float32),
+                             _AVX512, "", threads or 0)
+
+
 class LlamaModel:
     # observer(w, x): called with every weight matmul's QuantizedTensor and its float32 input (T, k)
     # before the product; lowbit.imatrix collects activation statistics through it. None: no calls.
@@ -303,12 +309,14 @@ class LlamaModel:
         cache.k[i, pos0:pos0 + T] = k
         cache.v[i, pos0:pos0 + T] = v
         scale = cfg.attention_scale or 1.0 / math.sqrt(cfg.head_dim)
-        a = attention(q, cache.k[i, : pos0 + T], cache.v[i, : pos0 + T], pos0, scale)
+        # attention() in C++: the same numerics, reading the f16 cache in place, causal part only
+        a = _core.attention_f16(np.ascontiguousarray(q, dtype=np.float32), cache.k[i], cache.v[i], pos0, scale,
+                                _AVX512, self.threads or 0)
         x = x + self._linear(a, lw.wo) * np.float32(cfg.residual_scale)
         h = rmsnorm(x, lw.ffn_norm, cfg.rms_eps)
         g = self._linear(h, lw.w_gate)
         u = self._linear(h, lw.w_up)
-        x = x + self._linear(silu(g) * u, lw.w_down) * np.float32(cfg.residual_scale)
+        x = x + self._linear(swiglu(g, u, self.threads), lw.w_down) * np.float32(cfg.residual_scale)
         return x
 
     def forward(self, tokens, pos0: int, cache: KVCache, logits_from: int = -1) -> np.ndarray:
