@@ -7,9 +7,12 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "../core/attention.h"
 #include "../core/kernels.h"
+#include "../core/llama_block.h"
+#include "../core/types.h"
 #include "../core/thread_pool.h"
 #include "../cpu/avx2/avx2.h"
 #include "../ref/ref.h"
@@ -40,6 +43,127 @@ const fp16_t* f16_data(const std::string& op, const char* name, const py::array&
                                     std::string(py::str(a.dtype())));
     return static_cast<const fp16_t*>(a.data());
 }
+
+// LlamaBlocks: the weights of every layer described once (pointers into the numpy arrays, which it
+// keeps alive), and run() for a run of layers through lowbit::llama_blocks.
+class LlamaBlocks {
+public:
+    LlamaBlocks(const py::dict& cfg, const py::list& layers) {
+        auto geti = [&](const char* key) { return cfg[key].cast<int64_t>(); };
+        cfg_.n_embd = geti("n_embd");
+        cfg_.n_ff = geti("n_ff");
+        cfg_.n_head = geti("n_head");
+        cfg_.n_head_kv = geti("n_head_kv");
+        cfg_.head_dim = geti("head_dim");
+        cfg_.n_rot = geti("n_rot");
+        cfg_.rope_neox = cfg["rope_neox"].cast<bool>();
+        cfg_.rms_eps = cfg["rms_eps"].cast<float>();
+        cfg_.attention_scale = cfg["attention_scale"].cast<float>();
+        cfg_.residual_scale = cfg["residual_scale"].cast<float>();
+        cfg_.v512 = cfg["avx512"].cast<bool>();
+        if (cfg_.n_embd < 1 || cfg_.n_ff < 1 || cfg_.n_head < 1 || cfg_.n_head_kv < 1 || cfg_.head_dim < 1 ||
+            cfg_.n_head % cfg_.n_head_kv || cfg_.n_rot < 0 || cfg_.n_rot > cfg_.head_dim || cfg_.n_rot % 2)
+            fail("inconsistent config");
+        const int64_t d = cfg_.n_embd, nq = cfg_.n_head * cfg_.head_dim, nkv = cfg_.n_head_kv * cfg_.head_dim;
+        for (py::size_t i = 0; i < layers.size(); ++i) {
+            BlockLayer lw;
+            const bool present = !layers[i].is_none();
+            if (present) {
+                const py::dict ld = layers[i].cast<py::dict>();
+                const std::string at = "layer " + std::to_string(i) + " ";
+                lw.attn_norm = vec(ld["attn_norm"], d, at + "attn_norm");
+                lw.ffn_norm = vec(ld["ffn_norm"], d, at + "ffn_norm");
+                lw.wq = mat(ld["wq"], nq, d, at + "wq");
+                lw.wk = mat(ld["wk"], nkv, d, at + "wk");
+                lw.wv = mat(ld["wv"], nkv, d, at + "wv");
+                lw.wo = mat(ld["wo"], d, nq, at + "wo");
+                lw.gate = mat(ld["w_gate"], cfg_.n_ff, d, at + "w_gate");
+                lw.up = mat(ld["w_up"], cfg_.n_ff, d, at + "w_up");
+                lw.down = mat(ld["w_down"], d, cfg_.n_ff, at + "w_down");
+                lw.bq = ld.contains("bq") ? vec(ld["bq"], nq, at + "bq") : nullptr;
+                lw.bk = ld.contains("bk") ? vec(ld["bk"], nkv, at + "bk") : nullptr;
+                lw.bv = ld.contains("bv") ? vec(ld["bv"], nkv, at + "bv") : nullptr;
+            }
+            layers_.push_back(lw);
+            present_.push_back(present);
+        }
+    }
+
+    // x: (T, n_embd) f32, updated in place; cache_k/v: (n_layer, n_ctx, n_head_kv, head_dim) f16;
+    // cos/sin: (T, n_rot/2) f32; layers [first, last).
+    void run(py::array x_obj, int64_t pos0, py::array k_obj, py::array v_obj, py::array cos_obj, py::array sin_obj,
+             int64_t first, int64_t last, int threads, const std::string& isa_name) {
+        auto x = f32_array("llama_blocks", x_obj);
+        auto cs = f32_array("llama_blocks", cos_obj);
+        auto sn = f32_array("llama_blocks", sin_obj);
+        if (!x.writeable() || x.ndim() != 2 || x.shape(1) != cfg_.n_embd || x.shape(0) < 1)
+            fail("x must be a writable (T, " + std::to_string(cfg_.n_embd) + ") float32 array");
+        const int64_t T = x.shape(0), half = cfg_.n_rot / 2;
+        for (const auto* t : {&cs, &sn})
+            if (t->ndim() != 2 || t->shape(0) != T || t->shape(1) != half)
+                fail("cos and sin must be (" + std::to_string(T) + ", " + std::to_string(half) + ") float32");
+        if (first < 0 || last > int64_t(layers_.size()) || first > last) fail("layer range out of bounds");
+        for (int64_t l = first; l < last; ++l)
+            if (!present_[l]) fail("layer " + std::to_string(l) + " was not described (it is not on the CPU)");
+        BlockCache cache{};
+        for (auto* o : {&k_obj, &v_obj}) {
+            f16_data("llama_blocks", "the cache", *o);
+            if (!o->writeable() || o->ndim() != 4 || o->shape(0) < last || o->shape(2) != cfg_.n_head_kv ||
+                o->shape(3) != cfg_.head_dim || o->shape(1) != k_obj.shape(1))
+                fail("cache k and v must be writable (n_layer, n_ctx, " + std::to_string(cfg_.n_head_kv) + ", " +
+                     std::to_string(cfg_.head_dim) + ") float16 arrays");
+        }
+        cache.k = static_cast<fp16_t*>(k_obj.mutable_data());
+        cache.v = static_cast<fp16_t*>(v_obj.mutable_data());
+        cache.n_ctx = k_obj.shape(1);
+        if (pos0 < 0 || pos0 + T > cache.n_ctx)
+            fail("positions " + std::to_string(pos0) + ".." + std::to_string(pos0 + T - 1) +
+                 " do not fit the cache of " + std::to_string(cache.n_ctx));
+        Isa isa = default_isa();
+        if (!isa_name.empty() && (!parse_isa(isa_name, &isa) || !isa_supported(isa)))
+            fail("ISA '" + isa_name + "' is unknown or not supported here");
+        const bool simd = use_avx2("llama_blocks", isa_name);
+        const int nt = threads > 0 ? threads : default_num_threads();
+        float* xp = x.mutable_data();
+        py::gil_scoped_release release;
+        llama_blocks(cfg_, layers_.data(), first, last, xp, T, pos0, cache, cs.data(), sn.data(), nt, isa, simd);
+    }
+
+    int64_t n_layers() const { return int64_t(layers_.size()); }
+
+private:
+    [[noreturn]] static void fail(const std::string& msg) { throw std::invalid_argument("[llama_blocks] " + msg); }
+
+    const float* vec(py::handle h, int64_t n, const std::string& what) {
+        auto a = f32_array("llama_blocks", py::reinterpret_borrow<py::array>(h));
+        if (a.size() != n) fail(what + " has " + std::to_string(a.size()) + " values, expected " + std::to_string(n));
+        keep_.push_back(a);
+        return a.data();
+    }
+
+    // (data uint8, qtype name, n, k)
+    BlockWeight mat(py::handle h, int64_t n, int64_t k, const std::string& what) {
+        auto t = h.cast<py::tuple>();
+        if (t.size() != 4) fail(what + " must be (data, qtype, n, k)");
+        py::array data = t[0].cast<py::array>();
+        const TypeInfo* ti = find_type(t[1].cast<std::string>());
+        if (!ti || ti->is_activation) fail(what + " has an unknown or activation-only type");
+        if (t[2].cast<int64_t>() != n || t[3].cast<int64_t>() != k)
+            fail(what + " is (" + std::to_string(t[2].cast<int64_t>()) + ", " + std::to_string(t[3].cast<int64_t>()) +
+                 "), expected (" + std::to_string(n) + ", " + std::to_string(k) + ")");
+        if (k % ti->block_size) fail(what + ": k is not a multiple of the block size");
+        if (!py::isinstance<py::array_t<uint8_t>>(data) || !(data.flags() & py::array::c_style) ||
+            data.nbytes() != n * row_bytes(*ti, k))
+            fail(what + " data must be " + std::to_string(n * row_bytes(*ti, k)) + " C-contiguous uint8 bytes");
+        keep_.push_back(data);
+        return BlockWeight{data.data(), ti->type, n, k};
+    }
+
+    BlockConfig cfg_{};
+    std::vector<BlockLayer> layers_;
+    std::vector<bool> present_;
+    std::vector<py::object> keep_;  // the arrays the pointers point into
+};
 
 }  // namespace
 
@@ -144,4 +268,11 @@ void register_model_math(py::module_& m) {
     }, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("pos0"), py::arg("scale"), py::arg("avx512") = true,
        py::arg("threads") = 0, py::arg("isa") = "",
        "Causal GQA attention of q at positions pos0.. over f16 cache rows 0..pos0+T-1 (llama.attention's numerics).");
+    py::class_<LlamaBlocks>(m, "LlamaBlocks",
+                            "The transformer blocks of a Llama-family model in one C++ call (see llama_block.h).")
+        .def(py::init<const py::dict&, const py::list&>(), py::arg("cfg"), py::arg("layers"))
+        .def("run", &LlamaBlocks::run, py::arg("x"), py::arg("pos0"), py::arg("cache_k"), py::arg("cache_v"),
+             py::arg("cos"), py::arg("sin"), py::arg("first"), py::arg("last"), py::arg("threads") = 0,
+             py::arg("isa") = "")
+        .def_property_readonly("n_layers", &LlamaBlocks::n_layers);
 }

@@ -13,6 +13,7 @@ an f16 matmul to f16), and activations are quantized to the weight type's dot ty
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,7 @@ ROPE_NEOX_ARCHS = {"qwen2"}                         # LLAMA_ROPE_TYPE_NEOX: pair
 SUPPORTED_ARCHS = ROPE_NORM_ARCHS | ROPE_NEOX_ARCHS
 # llama.cpp built for this CPU uses ggml's AVX-512 exp where the CPU has AVX-512 (else the AVX2 one)
 _AVX512 = "avx512" in ops.cpu_info()["supported"]
+_LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
 
 
 class ModelError(ValueError):
@@ -193,8 +195,8 @@ class KVCache:
 
 def rmsnorm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
     """x: (T, d) f32 -> x * 1/sqrt(mean(x^2) + eps) * weight, as ggml_rms_norm: squares in f32, their
-    sum in f64, the scale a float32 reciprocal."""
-    mean = (np.sum((x * x).astype(np.float64), axis=-1, keepdims=True) / x.shape[-1]).astype(np.float32)
+    sum in f64 taken in order (cumsum; np.sum would sum pairwise), the scale a float32 reciprocal."""
+    mean = (np.cumsum(x * x, axis=-1, dtype=np.float64)[..., -1:] / x.shape[-1]).astype(np.float32)
     scale = np.float32(1.0) / np.sqrt(mean + np.float32(eps))
     return (x * scale) * weight
 
@@ -268,11 +270,18 @@ class LlamaModel:
     # observer(w, x): called with every weight matmul's QuantizedTensor and its float32 input (T, k)
     # before the product; lowbit.imatrix collects activation statistics through it. None: no calls.
     observer = None
+    # The fused path: runs of blocks whose weights are all on the CPU go through one C++ call
+    # (_core.LlamaBlocks, csrc/core/llama_block.cpp: the same steps and roundings as block()), which
+    # saves the Python and numpy overhead of ~10 calls per block. Used when no observer is set;
+    # use_fused = False, or LOWBIT_FUSED=0 in the environment, keeps every block in Python.
+    use_fused = True
 
     def __init__(self, cfg: Config, weights: Weights, threads: int | None = None):
         self.cfg = cfg
         self.w = weights
         self.threads = threads
+        self._fused = None          # _core.LlamaBlocks for the layers in self._fused_layers
+        self._fused_layers = None   # per layer: its weights as described to _core.LlamaBlocks, or None
 
     @classmethod
     def from_gguf(cls, f, threads: int | None = None) -> "LlamaModel":
@@ -319,6 +328,37 @@ class LlamaModel:
         x = x + self._linear(swiglu(g, u, self.threads), lw.w_down) * np.float32(cfg.residual_scale)
         return x
 
+    def _fused_blocks(self):
+        """The C++ description of the blocks whose weights are on the CPU (None for the others), built
+        on first use and again only when the weights change (e.g. offload_layers moved some)."""
+        layers = tuple(tuple(getattr(lw, n) if getattr(lw, n).device == "cpu" else None for n in _LAYER_MATRICES)
+                       for lw in self.w.layers)
+        if self._fused is None or self._fused_layers is None or any(
+                any(a is not b for a, b in zip(old, new)) for old, new in zip(self._fused_layers, layers)):
+            cfg = self.cfg
+            desc = []
+            for lw, mats in zip(self.w.layers, layers):
+                if any(m is None for m in mats):
+                    desc.append(None)
+                    continue
+                d = {"attn_norm": lw.attn_norm, "ffn_norm": lw.ffn_norm}
+                for name, m in zip(_LAYER_MATRICES, mats):
+                    d[name] = (m.data, m.qtype, m.shape[0], m.shape[1])
+                for name in ("bq", "bk", "bv"):
+                    if getattr(lw, name) is not None:
+                        d[name] = getattr(lw, name)
+                desc.append(d)
+            self._fused = _core.LlamaBlocks(dict(
+                n_embd=cfg.n_embd, n_ff=cfg.n_ff, n_head=cfg.n_head, n_head_kv=cfg.n_head_kv, head_dim=cfg.head_dim,
+                n_rot=cfg.n_rot, rope_neox=cfg.rope_neox, rms_eps=cfg.rms_eps,
+                attention_scale=cfg.attention_scale or 1.0 / math.sqrt(cfg.head_dim),
+                residual_scale=cfg.residual_scale, avx512=_AVX512), desc)
+            self._fused_layers = layers
+        return self._fused, [all(m is not None for m in mats) for mats in layers]
+
+    def _use_fused(self) -> bool:
+        return self.use_fused and self.observer is None and os.environ.get("LOWBIT_FUSED", "1") != "0"
+
     def forward(self, tokens, pos0: int, cache: KVCache, logits_from: int = -1) -> np.ndarray:
         """Run tokens (T,) at positions pos0..pos0+T-1; return logits (T - logits_from, n_vocab) for the
         tokens from index logits_from on (default: only the last), as llama.cpp computes only the
@@ -332,9 +372,19 @@ class LlamaModel:
         if tokens.min() < 0 or tokens.max() >= self.cfg.n_vocab:
             raise ValueError(f"[forward] token ids must be in [0, {self.cfg.n_vocab})")
         cos, sin = rope_angles(self.cfg, np.arange(pos0, pos0 + T), self.w.rope_freqs)
-        x = self.embed(tokens)
-        for i in range(self.cfg.n_layer):
-            x = self.block(i, x, pos0, cache, cos, sin)
+        x = np.ascontiguousarray(self.embed(tokens), dtype=np.float32)
+        fused, on_cpu = self._fused_blocks() if self._use_fused() else (None, [False] * self.cfg.n_layer)
+        i = 0
+        while i < self.cfg.n_layer:
+            if not on_cpu[i]:
+                x = self.block(i, x, pos0, cache, cos, sin)
+                i += 1
+                continue
+            j = i
+            while j < self.cfg.n_layer and on_cpu[j]:
+                j += 1
+            fused.run(x, pos0, cache.k, cache.v, cos, sin, i, j, self.threads or 0)  # x updated in place
+            i = j
         start = T - 1 if logits_from < 0 else logits_from
         h = rmsnorm(x[start:], self.w.output_norm, self.cfg.rms_eps)
         return self._linear(h, self.w.output) / np.float32(self.cfg.logit_scale)

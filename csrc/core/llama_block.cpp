@@ -1,0 +1,130 @@
+// llama_blocks: one call for a run of transformer blocks. Each step mirrors a line of LlamaModel.block:
+//   rmsnorm: squares in f32, their sum in f64 in order (ggml_rms_norm), scale = 1/sqrtf(mean + eps) in
+//            f32, then (x * scale) * weight
+//   q/k/v:   lowbit::matmul (the same kernels as _core.matmul) + bias
+//   rope:    x0*c - x1*s, x0*s + x1*c in f32 (no FMA contraction: built with -ffp-contract=off)
+//   cache:   K/V rounded to f16 (round to nearest even, as numpy's cast)
+//   attention_f16, then x += (a @ wo) * residual_scale; the feed-forward likewise with silu(g) * u
+// The activations live in buffers allocated once per call and reused by every layer.
+#include "llama_block.h"
+
+#include <cmath>
+#include <vector>
+
+#include "attention.h"
+#include "fp16.h"
+#include "matmul.h"
+#include "thread_pool.h"
+
+namespace lowbit {
+namespace avx2 {
+void ggml_silu(const float* x, float* y, int64_t n, bool v512);  // csrc/cpu/avx2/ggml_math_avx2.cpp
+}
+namespace ref {
+void ggml_silu(const float* x, float* y, int64_t n, bool v512);  // csrc/ref/ggml_math.cpp
+}
+
+namespace {
+
+// Rows of (rows, cols) split over the pool, but only when there is enough work to pay the hand-off.
+template <typename Fn>
+void for_rows(int64_t rows, int64_t cols, int threads, Fn&& fn) {
+    const int nt = rows * cols >= 32768 ? threads : 1;
+    ThreadPool::global().parallel_for(rows, nt, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) fn(r);
+    });
+}
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t d, float eps, int threads) {
+    for_rows(T, d, threads, [&](int64_t t) {
+        const float* xr = x + t * d;
+        float* yr = y + t * d;
+        double sum = 0.0;
+        for (int64_t i = 0; i < d; ++i) sum += double(xr[i] * xr[i]);
+        const float mean = float(sum / double(d));
+        const float scale = 1.0f / std::sqrt(mean + eps);
+        for (int64_t i = 0; i < d; ++i) yr[i] = (xr[i] * scale) * w[i];
+    });
+}
+
+// y = x @ W.T (+ bias): (T, w.k) -> (T, w.n)
+void linear(const float* x, const BlockWeight& w, const float* bias, float* y, int64_t T, int threads, Isa isa) {
+    matmul(x, T, w.k, w.data, w.n, w.type, y, threads, isa);
+    if (bias)
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t i = 0; i < w.n; ++i) y[t * w.n + i] += bias[i];
+}
+
+// Rotate the first n_rot dims of each of the n_heads heads of every row of x: (T, n_heads, hd).
+void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot, bool neox, const float* cos,
+          const float* sin) {
+    const int64_t half = n_rot / 2;
+    for (int64_t t = 0; t < T; ++t) {
+        const float* c = cos + t * half;
+        const float* s = sin + t * half;
+        for (int64_t h = 0; h < n_heads; ++h) {
+            float* r = x + (t * n_heads + h) * hd;
+            for (int64_t i = 0; i < half; ++i) {
+                float* p0 = neox ? r + i : r + 2 * i;
+                float* p1 = neox ? r + i + half : r + 2 * i + 1;
+                const float x0 = *p0, x1 = *p1;
+                *p0 = x0 * c[i] - x1 * s[i];
+                *p1 = x0 * s[i] + x1 * c[i];
+            }
+        }
+    }
+}
+
+// x += y * scale (scale 1 is exact, so this is x + y then)
+void add_scaled(float* x, const float* y, int64_t n, float scale) {
+    for (int64_t i = 0; i < n; ++i) x[i] = x[i] + y[i] * scale;
+}
+
+}  // namespace
+
+void llama_blocks(const BlockConfig& cfg, const BlockLayer* layers, int64_t first, int64_t last, float* x,
+                  int64_t T, int64_t pos0, const BlockCache& cache, const float* cos, const float* sin,
+                  int threads, Isa isa, bool simd) {
+    const int64_t d = cfg.n_embd, hd = cfg.head_dim, nq = cfg.n_head * hd, nkv = cfg.n_head_kv * hd;
+    std::vector<float> h(T * d), q(T * nq), k(T * nkv), v(T * nkv), a(T * nq), o(T * d);
+    std::vector<float> g(T * cfg.n_ff), u(T * cfg.n_ff);
+    auto silu = simd ? avx2::ggml_silu : ref::ggml_silu;
+#if !defined(LOWBIT_HAVE_AVX2)
+    silu = ref::ggml_silu;
+#endif
+    for (int64_t l = first; l < last; ++l) {
+        const BlockLayer& lw = layers[l];
+        // attention
+        rmsnorm(x, lw.attn_norm, h.data(), T, d, cfg.rms_eps, threads);
+        linear(h.data(), lw.wq, lw.bq, q.data(), T, threads, isa);
+        linear(h.data(), lw.wk, lw.bk, k.data(), T, threads, isa);
+        linear(h.data(), lw.wv, lw.bv, v.data(), T, threads, isa);
+        rope(q.data(), T, cfg.n_head, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
+        rope(k.data(), T, cfg.n_head_kv, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
+        fp16_t* kc = cache.k + l * cache.n_ctx * nkv;
+        fp16_t* vc = cache.v + l * cache.n_ctx * nkv;
+        for (int64_t i = 0; i < T * nkv; ++i) {
+            kc[pos0 * nkv + i] = f32_to_fp16(k[i]);
+            vc[pos0 * nkv + i] = f32_to_fp16(v[i]);
+        }
+        AttentionArgs args{q.data(), kc, vc, a.data(), T, cfg.n_head, cfg.n_head_kv, hd, pos0, cfg.attention_scale,
+                           cfg.v512};
+        attention_f16(args, threads, simd);
+        linear(a.data(), lw.wo, nullptr, o.data(), T, threads, isa);
+        add_scaled(x, o.data(), T * d, cfg.residual_scale);
+        // feed-forward
+        rmsnorm(x, lw.ffn_norm, h.data(), T, d, cfg.rms_eps, threads);
+        linear(h.data(), lw.gate, nullptr, g.data(), T, threads, isa);
+        linear(h.data(), lw.up, nullptr, u.data(), T, threads, isa);
+        for_rows(T, cfg.n_ff, threads, [&](int64_t t) {
+            float* gr = g.data() + t * cfg.n_ff;
+            const float* ur = u.data() + t * cfg.n_ff;
+            silu(gr, gr, cfg.n_ff, cfg.v512);
+            for (int64_t i = 0; i < cfg.n_ff; ++i) gr[i] *= ur[i];
+        });
+        linear(g.data(), lw.down, nullptr, o.data(), T, threads, isa);
+        add_scaled(x, o.data(), T * d, cfg.residual_scale);
+    }
+}
+
+}  // namespace lowbit
