@@ -35,7 +35,12 @@ void items_kv(const AttentionArgs& a, const KV* kc, const KV* vc, int64_t first,
         const int64_t t = item / a.n_head, h = item % a.n_head, hk = h / group;
         const int64_t n_keys = a.pos0 + t + 1;
         const float* q = a.q + (t * a.n_head + h) * hd;
-        for (int64_t d = 0; d < hd; ++d) qh[d] = fp16_to_f32(f32_to_fp16(q[d]));
+        {  // q rounded to f16 (F16C rounds to nearest even, as f32_to_fp16)
+            int64_t d = 0;
+            for (; d + 8 <= hd; d += 8)
+                _mm256_storeu_ps(qh + d, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT)));
+            for (; d < hd; ++d) qh[d] = fp16_to_f32(f32_to_fp16(q[d]));
+        }
         // scores, eight keys at a time: eight independent FMA chains hide the FMA latency, and one
         // transpose-add tree turns the eight accumulators into the eight dots
         const __m256 scale8 = _mm256_set1_ps(a.scale);
@@ -44,9 +49,11 @@ void items_kv(const AttentionArgs& a, const KV* kc, const KV* vc, int64_t first,
             for (; j + 8 <= n_keys; j += 8) {
                 const KV* k = kc + j * kv_row + hk * hd;
                 __m256 acc[8];
+#pragma GCC unroll 8
                 for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
                 for (int64_t d = 0; d < hd; d += 8) {
                     const __m256 qd = _mm256_loadu_ps(qh + d);
+#pragma GCC unroll 8
                     for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(qd, load8(k + r * kv_row + d), acc[r]);
                 }
                 const __m256 h01 = _mm256_hadd_ps(acc[0], acc[1]), h23 = _mm256_hadd_ps(acc[2], acc[3]);
@@ -78,12 +85,15 @@ void items_kv(const AttentionArgs& a, const KV* kc, const KV* vc, int64_t first,
         int64_t d = 0;
         for (; d + 64 <= hd8; d += 64) {
             __m256 o[8];
+#pragma GCC unroll 8
             for (int r = 0; r < 8; ++r) o[r] = _mm256_setzero_ps();
             for (int64_t jj = 0; jj < n_keys; ++jj) {
                 const KV* v = v0 + jj * kv_row + d;
                 const __m256 p = _mm256_broadcast_ss(scores + jj);
+#pragma GCC unroll 8
                 for (int r = 0; r < 8; ++r) o[r] = _mm256_fmadd_ps(p, load8(v + 8 * r), o[r]);
             }
+#pragma GCC unroll 8
             for (int r = 0; r < 8; ++r) _mm256_storeu_ps(out + d + 8 * r, o[r]);
         }
         for (; d < hd8; d += 8) {
