@@ -65,7 +65,8 @@ bench(m, 16, 4)  # warm-up: page faults, thread pool start
 r = bench(m, int(sys.argv[2]), int(sys.argv[3]), reps=int(sys.argv[4]))
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
 r["peak_rss"] = int(hwm) * 1024
-r["kv_bytes"] = 2 * m.cfg.n_layer * (int(sys.argv[2]) + int(sys.argv[3])) * m.cfg.n_head_kv * m.cfg.head_dim * 4
+cache = m.new_cache(int(sys.argv[2]) + int(sys.argv[3]))  # the cache bench() uses (f16; read after VmHWM)
+r["kv_bytes"] = cache.k.nbytes + cache.v.nbytes
 print(json.dumps(r))
 """
 

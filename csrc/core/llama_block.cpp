@@ -8,6 +8,7 @@
 // The activations live in buffers allocated once per call and reused by every layer.
 #include "llama_block.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -86,8 +87,15 @@ void llama_blocks(const BlockConfig& cfg, const BlockLayer* layers, int64_t firs
                   int64_t T, int64_t pos0, const BlockCache& cache, const float* cos, const float* sin,
                   int threads, Isa isa, bool simd) {
     const int64_t d = cfg.n_embd, hd = cfg.head_dim, nq = cfg.n_head * hd, nkv = cfg.n_head_kv * hd;
-    std::vector<float> h(T * d), q(T * nq), k(T * nkv), v(T * nkv), a(T * nq), o(T * d);
-    std::vector<float> g(T * cfg.n_ff), u(T * cfg.n_ff);
+    // h and o live through the whole block; q/k/v/a (attention) and g/u (feed-forward) never at the
+    // same time, so they share one buffer: the peak is the larger of the two halves, not their sum.
+    std::vector<float> h(T * d), o(T * d), work(T * std::max(2 * nq + 2 * nkv, 2 * cfg.n_ff));
+    float* q = work.data();
+    float* k = q + T * nq;
+    float* v = k + T * nkv;
+    float* a = v + T * nkv;
+    float* g = work.data();
+    float* u = g + T * cfg.n_ff;
     auto silu = simd ? avx2::ggml_silu : ref::ggml_silu;
 #if !defined(LOWBIT_HAVE_AVX2)
     silu = ref::ggml_silu;
@@ -96,33 +104,33 @@ void llama_blocks(const BlockConfig& cfg, const BlockLayer* layers, int64_t firs
         const BlockLayer& lw = layers[l];
         // attention
         rmsnorm(x, lw.attn_norm, h.data(), T, d, cfg.rms_eps, threads);
-        linear(h.data(), lw.wq, lw.bq, q.data(), T, threads, isa);
-        linear(h.data(), lw.wk, lw.bk, k.data(), T, threads, isa);
-        linear(h.data(), lw.wv, lw.bv, v.data(), T, threads, isa);
-        rope(q.data(), T, cfg.n_head, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
-        rope(k.data(), T, cfg.n_head_kv, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
+        linear(h.data(), lw.wq, lw.bq, q, T, threads, isa);
+        linear(h.data(), lw.wk, lw.bk, k, T, threads, isa);
+        linear(h.data(), lw.wv, lw.bv, v, T, threads, isa);
+        rope(q, T, cfg.n_head, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
+        rope(k, T, cfg.n_head_kv, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
         fp16_t* kc = cache.k + l * cache.n_ctx * nkv;
         fp16_t* vc = cache.v + l * cache.n_ctx * nkv;
         for (int64_t i = 0; i < T * nkv; ++i) {
             kc[pos0 * nkv + i] = f32_to_fp16(k[i]);
             vc[pos0 * nkv + i] = f32_to_fp16(v[i]);
         }
-        AttentionArgs args{q.data(), kc, vc, a.data(), T, cfg.n_head, cfg.n_head_kv, hd, pos0, cfg.attention_scale,
+        AttentionArgs args{q, kc, vc, a, T, cfg.n_head, cfg.n_head_kv, hd, pos0, cfg.attention_scale,
                            cfg.v512};
         attention_f16(args, threads, simd);
-        linear(a.data(), lw.wo, nullptr, o.data(), T, threads, isa);
+        linear(a, lw.wo, nullptr, o.data(), T, threads, isa);
         add_scaled(x, o.data(), T * d, cfg.residual_scale);
         // feed-forward
         rmsnorm(x, lw.ffn_norm, h.data(), T, d, cfg.rms_eps, threads);
-        linear(h.data(), lw.gate, nullptr, g.data(), T, threads, isa);
-        linear(h.data(), lw.up, nullptr, u.data(), T, threads, isa);
+        linear(h.data(), lw.gate, nullptr, g, T, threads, isa);
+        linear(h.data(), lw.up, nullptr, u, T, threads, isa);
         for_rows(T, cfg.n_ff, threads, [&](int64_t t) {
-            float* gr = g.data() + t * cfg.n_ff;
-            const float* ur = u.data() + t * cfg.n_ff;
+            float* gr = g + t * cfg.n_ff;
+            const float* ur = u + t * cfg.n_ff;
             silu(gr, gr, cfg.n_ff, cfg.v512);
             for (int64_t i = 0; i < cfg.n_ff; ++i) gr[i] *= ur[i];
         });
-        linear(g.data(), lw.down, nullptr, o.data(), T, threads, isa);
+        linear(g, lw.down, nullptr, o.data(), T, threads, isa);
         add_scaled(x, o.data(), T * d, cfg.residual_scale);
     }
 }

@@ -303,7 +303,10 @@ class LlamaModel:
         emb = self.w.tok_embd
         rows = emb.data.reshape(emb.shape[0], -1)[tokens]
         x = ops.QuantizedTensor(np.ascontiguousarray(rows).reshape(-1), emb.qtype, (len(tokens), emb.shape[1]))
-        return x.dequantize(threads=self.threads) * np.float32(self.cfg.embedding_scale)
+        out = x.dequantize(threads=self.threads)
+        if self.cfg.embedding_scale != 1.0:  # granite; in place, no second (T, n_embd) array
+            out *= np.float32(self.cfg.embedding_scale)
+        return out
 
     def block(self, i: int, x: np.ndarray, pos0: int, cache: KVCache, cos, sin) -> np.ndarray:
         """One transformer block on x: (T, n_embd), writing this layer's K/V at pos0..pos0+T-1."""
