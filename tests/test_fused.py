@@ -78,7 +78,7 @@ def test_smollm2_q8_0_fused_matches_python(tmp_path):
 
 def synthetic_model(path, arch, n_layer=3, n_embd=128, n_ff=192, n_head=4, n_head_kv=2, n_vocab=96,
                     types=("f16", "q8_0", "q4_0", "q4_1", "f32", "q5_0", "q8_0"), biases=False, scalars=None,
-                    seed=0):
+                    md_extra=None, seed=0):
     """A tiny random model of `arch` (llama / qwen2 / granite) whose 7 layer matrices have the given
     types (so one file covers several matmul kernels); qwen2 gets q/k/v biases when biases is set."""
     rng = np.random.default_rng(seed)
@@ -97,6 +97,8 @@ def synthetic_model(path, arch, n_layer=3, n_embd=128, n_ff=192, n_head=4, n_hea
     }
     for k, v in (scalars or {}).items():
         md[f"{arch}.{k}"] = GGUFValue(v, "float32")
+    for k, v in (md_extra or {}).items():
+        md[f"{arch}.{k}"] = v
 
     def weight(shape, qtype):
         w = (rng.standard_normal(shape) * 0.08).astype(np.float32)
@@ -142,6 +144,14 @@ def test_granite_scalars_fused_matches_python(tmp_path):
     model, tokens = _synthetic(tmp_path, "granite", n_head_kv=1, scalars=scalars)
     assert model.cfg.residual_scale == 0.25 and model.cfg.attention_scale == pytest.approx(0.2)
     _check_same(model, tokens, 1)    # a one-token prompt, then decode
+
+
+def test_qwen2_yarn_fused_matches_python(tmp_path):
+    """YaRN's cos/sin scaling reaches the fused path through the same rope_angles tables."""
+    md = {"rope.scaling.type": "yarn", "rope.scaling.factor": 2.0, "rope.scaling.original_context_length": 16}
+    model, tokens = _synthetic(tmp_path, "qwen2", biases=True, md_extra=md)
+    assert model.cfg.rope_yarn
+    _check_same(model, tokens, 30)
 
 
 def test_llama_head_dim_128_group_1(tmp_path):
