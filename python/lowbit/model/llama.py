@@ -13,6 +13,7 @@ an f16 matmul to f16), and activations are quantized to the weight type's dot ty
 from __future__ import annotations
 
 import math
+import operator
 import os
 from dataclasses import dataclass, field
 
@@ -316,8 +317,9 @@ class LlamaModel:
         self.cfg = cfg
         self.w = weights
         self.threads = threads
-        self._fused = None          # _core.LlamaBlocks for the layers in self._fused_layers
-        self._fused_layers = None   # per layer: its weights as described to _core.LlamaBlocks, or None
+        self._fused = None          # _core.LlamaBlocks, built by _fused_blocks() from:
+        self._fused_mats = []       # the layers' weight matrices (QuantizedTensor objects) it describes
+        self._fused_on_cpu = []     # per layer: all its matrices on the CPU (so described, and fused)
 
     @classmethod
     def from_gguf(cls, f, threads: int | None = None) -> "LlamaModel":
@@ -368,32 +370,36 @@ class LlamaModel:
         return x
 
     def _fused_blocks(self):
-        """The C++ description of the blocks whose weights are on the CPU (None for the others), built
-        on first use and again only when the weights change (e.g. offload_layers moved some)."""
-        layers = tuple(tuple(getattr(lw, n) if getattr(lw, n).device == "cpu" else None for n in _LAYER_MATRICES)
-                       for lw in self.w.layers)
-        if self._fused is None or self._fused_layers is None or any(
-                any(a is not b for a, b in zip(old, new)) for old, new in zip(self._fused_layers, layers)):
-            cfg = self.cfg
-            desc = []
-            for lw, mats in zip(self.w.layers, layers):
-                if any(m is None for m in mats):
-                    desc.append(None)
-                    continue
-                d = {"attn_norm": lw.attn_norm, "ffn_norm": lw.ffn_norm}
-                for name, m in zip(_LAYER_MATRICES, mats):
-                    d[name] = (m.data, m.qtype, m.shape[0], m.shape[1])
-                for name in ("bq", "bk", "bv"):
-                    if getattr(lw, name) is not None:
-                        d[name] = getattr(lw, name)
-                desc.append(d)
-            self._fused = _core.LlamaBlocks(dict(
-                n_embd=cfg.n_embd, n_ff=cfg.n_ff, n_head=cfg.n_head, n_head_kv=cfg.n_head_kv, head_dim=cfg.head_dim,
-                n_rot=cfg.n_rot, rope_neox=cfg.rope_neox, rms_eps=cfg.rms_eps,
-                attention_scale=cfg.attention_scale or 1.0 / math.sqrt(cfg.head_dim),
-                residual_scale=cfg.residual_scale, avx512=_AVX512), desc)
-            self._fused_layers = layers
-        return self._fused, [all(m is not None for m in mats) for mats in layers]
+        """The C++ description of the blocks whose weights are on the CPU (None for the others) and which
+        blocks those are. Built on first use and again only when a weight matrix object was replaced
+        (offload_layers and requantizing tools set new ones): one identity check per matrix per call. Norm
+        and bias arrays are read in place, so changing their values in place is seen; replacing those
+        arrays needs model._fused = None."""
+        mats = [getattr(lw, n) for lw in self.w.layers for n in _LAYER_MATRICES]
+        if self._fused is not None and len(mats) == len(self._fused_mats) and all(map(operator.is_, mats, self._fused_mats)):
+            return self._fused, self._fused_on_cpu
+        cfg, n = self.cfg, len(_LAYER_MATRICES)
+        desc, on_cpu = [], []
+        for i, lw in enumerate(self.w.layers):
+            layer_mats = mats[i * n:(i + 1) * n]
+            on_cpu.append(all(m.device == "cpu" for m in layer_mats))
+            if not on_cpu[-1]:
+                desc.append(None)
+                continue
+            d = {"attn_norm": lw.attn_norm, "ffn_norm": lw.ffn_norm}
+            for name, m in zip(_LAYER_MATRICES, layer_mats):
+                d[name] = (m.data, m.qtype, m.shape[0], m.shape[1])
+            for name in ("bq", "bk", "bv"):
+                if getattr(lw, name) is not None:
+                    d[name] = getattr(lw, name)
+            desc.append(d)
+        self._fused = _core.LlamaBlocks(dict(
+            n_embd=cfg.n_embd, n_ff=cfg.n_ff, n_head=cfg.n_head, n_head_kv=cfg.n_head_kv, head_dim=cfg.head_dim,
+            n_rot=cfg.n_rot, rope_neox=cfg.rope_neox, rms_eps=cfg.rms_eps,
+            attention_scale=cfg.attention_scale or 1.0 / math.sqrt(cfg.head_dim),
+            residual_scale=cfg.residual_scale, avx512=_AVX512), desc)
+        self._fused_mats, self._fused_on_cpu = mats, on_cpu
+        return self._fused, on_cpu
 
     def _use_fused(self) -> bool:
         return self.use_fused and self.observer is None and os.environ.get("LOWBIT_FUSED", "1") != "0"
