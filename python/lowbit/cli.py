@@ -99,6 +99,8 @@ def _load(path: str | None, threads: int | None, n_gpu_layers: int = 0):
     from .model.tokenizer import Tokenizer
 
     path = path or default_model_path()
+    if os.path.isdir(path):  # a GPTQ / AWQ Hugging Face checkpoint, run on the group kernels
+        return (path, None, *_load_quantized_dir(path, threads, n_gpu_layers))
     f = open_gguf(path)
     model = LlamaModel.from_gguf(f, threads=threads)
     if n_gpu_layers:
@@ -108,6 +110,19 @@ def _load(path: str | None, threads: int | None, n_gpu_layers: int = 0):
         except RuntimeError as e:  # no CUDA build / no GPU: a settings error for the CLI
             raise ValueError(f"--n-gpu-layers {n_gpu_layers}: {e}") from e
     return path, f, model, Tokenizer.from_gguf_metadata(f.metadata)
+
+
+def _load_quantized_dir(path: str, threads: int | None, n_gpu_layers: int):
+    from .io.quantized_hf import is_quantized_checkpoint, load_quantized
+    from .model.tokenizer import Tokenizer
+
+    if not is_quantized_checkpoint(path):
+        raise ValueError(f"{path} is a directory without a GPTQ / AWQ quantization_config; convert a float "
+                         f"checkpoint first with `lowbit convert {path} OUT.gguf`")
+    if n_gpu_layers:
+        raise ValueError("--n-gpu-layers: GPTQ / AWQ checkpoints run on the CPU group kernels only")
+    model, md, _ = load_quantized(path, threads, progress=_progress("load"))
+    return model, Tokenizer.from_gguf_metadata(md)
 
 
 def _cmd_run(args) -> dict:
