@@ -360,3 +360,46 @@ def test_smollm2_gptq_rtn_checkpoint_perplexity(tmp_path, capsys):
     ref = perplexity(_dequantized_copy(model), ids, n_ctx=512, n_chunks=1, bos_id=bos).ppl
     assert abs(ppl - ref) <= 1e-4 * ref, (ppl, ref)
     assert 5 < ppl < 100
+
+
+def test_partial_last_group_and_quantized_lm_head(gptq_dir, tmp_path):
+    """Groups of 64 over the 96-wide down projection (a partial last group of 32), sym-style zeros of
+    2^(bits-1), and GPTQ's lm_head: true (a packed output matrix), re-packed by hand from the written codes."""
+    from lowbit.io.gptq_awq import pack_gptq, unpack_bits
+    from lowbit.io.hf import permute_qk
+    from lowbit.io.quantized_hf import LINEARS, load_quantized
+    from lowbit.io.safetensors import open_safetensors
+    d = _copy_dir(gptq_dir, tmp_path / "g64")
+    rng = np.random.default_rng(3)
+    with open_safetensors(os.path.join(d, "model.safetensors")) as st:
+        prefixes = [n[: -len("qweight")] for n in st.tensors if n.endswith(".qweight")]
+        codes = {p: unpack_bits(np.ascontiguousarray(st.raw(p + "qweight").T), 4) for p in prefixes}
+        n_vocab = st.tensors["model.embed_tokens.weight"].shape[0]
+    codes["lm_head."] = rng.integers(0, 16, (n_vocab, N_EMBD)).astype(np.uint8)
+    replace, want = {}, {}
+    for p, q in codes.items():
+        n, k = q.shape
+        G = -(-k // 64)
+        scales = rng.uniform(1e-3, 0.05, (n, G)).astype(np.float16).astype(np.float32)
+        zeros = np.where(rng.random((n, G)) < 0.5, 8, rng.integers(1, 16, (n, G))).astype(np.float32)
+        g_idx = np.arange(k) // 64
+        replace.update({p + key: a for key, a in pack_gptq(q, scales, zeros, g_idx, 4).items()})
+        want[p] = dequantize_grid(q, zeros, scales, g_idx)
+    _edit_tensors(d, replace=replace)
+    _edit_config(d, group_size=64, lm_head=True)
+    model, md, st = load_quantized(d)
+    assert st["group_size"] == 64 and model.w.layers[1].w_down.groups == 2
+    heads = {"wq": (N_HEAD, N_HEAD), "wk": (N_HEAD, N_HEAD_KV)}
+    for i, lw in enumerate(model.w.layers):
+        for name, hf in LINEARS.items():
+            w = want[f"model.layers.{i}.{hf}."]
+            if name in heads:
+                w = permute_qk(w, *heads[name])
+            assert np.array_equal(getattr(lw, name).dequantize(), w), (i, name)
+    assert isinstance(model.w.output, lowbit.GroupQuantizedTensor)
+    assert np.array_equal(model.w.output.dequantize(), want["lm_head."])
+    logits = model.forward([1, 2, 3], 0, model.new_cache(8))
+    fake = _dequantized_copy(model)
+    fake.w.output = lowbit.QuantizedTensor(want["lm_head."].view(np.uint8).reshape(-1), "f32", want["lm_head."].shape)
+    ref = fake.forward([1, 2, 3], 0, fake.new_cache(8))
+    assert np.max(np.abs(logits - ref)) <= 1e-4 * np.max(np.abs(ref))

@@ -167,8 +167,12 @@ def load_quantized(path, threads: int | None = None, progress=None):
                 n, k = shapes[name]
                 q, scales, zeros, g_idx = load_group_linear(ckpt, p + hf + ".", n, k, st)
                 b = None
-                if name in ("wq", "wk", "wv") and p + hf + ".bias" in ckpt._where:
+                if p + hf + ".bias" in ckpt._where:
                     b = _float(ckpt, p + hf + ".bias", (n,))
+                    if name not in ("wq", "wk", "wv"):  # some exporters store all-zero biases; others mean something
+                        if np.any(b != 0):
+                            _fail(path, f"{p + hf}.bias: a bias on {hf} is not part of the Llama / Qwen2 models")
+                        b = None
                 if permute and name in heads:  # HF -> GGUF row order (rows are outputs)
                     q, scales, zeros = (permute_qk(a, *heads[name]) for a in (q, scales, zeros))
                     b = None if b is None else permute_qk(b, *heads[name])
@@ -181,7 +185,15 @@ def load_quantized(path, threads: int | None = None, progress=None):
             if progress:
                 progress(i + 1, cfg.n_layer)
         tok = _embedding(ckpt, "model.embed_tokens.weight", (cfg.n_vocab, d))
-        out = _embedding(ckpt, "lm_head.weight", (cfg.n_vocab, d)) if "lm_head.weight" in ckpt._where else tok
+        if "lm_head.qweight" in ckpt._where:  # GPTQ's lm_head: true quantizes the output matrix too
+            q, scales, zeros, g_idx = load_group_linear(ckpt, "lm_head.", cfg.n_vocab, d, st)
+            out = GroupQuantizedTensor.from_grid(q, scales, zeros, g_idx, st["bits"], st["group_size"])
+        elif "lm_head.weight" in ckpt._where:
+            out = _embedding(ckpt, "lm_head.weight", (cfg.n_vocab, d))
+        elif config.get("tie_word_embeddings", True) is False:
+            _fail(path, "missing tensor lm_head.weight (config.json says the embeddings are not tied)")
+        else:
+            out = tok
         factors = llama3_rope_factors(config) if arch == "llama" else None
         weights = llama.Weights(tok_embd=tok, output_norm=_float(ckpt, "model.norm.weight", (d,)), output=out,
                                 layers=layers,
