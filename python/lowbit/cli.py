@@ -1,8 +1,9 @@
 """The `lowbit` command line. With --json the last line of stdout is one JSON object.
 
-    lowbit run [MODEL.gguf] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
-    lowbit perplexity [MODEL.gguf] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
-    lowbit bench [MODEL.gguf] [-p 512] [-n 128] [-t T] [--json]
+    lowbit run [MODEL] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
+    lowbit perplexity [MODEL] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
+    lowbit bench [MODEL] [-p 512] [-n 128] [-t T] [--json]
+      (run / perplexity / bench: MODEL is a GGUF file or a GPTQ / AWQ checkpoint directory)
     lowbit inspect MODEL.gguf [--json]
     lowbit convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0|auto] [--json]   HF safetensors -> GGUF
     lowbit export-hf MODEL.gguf HF_DIR [--dtype f32|f16|bf16] [--json]       GGUF -> HF (dequantized)
@@ -350,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     r = sub.add_parser("run", help="generate text")
-    r.add_argument("model", nargs="?", default=None, help="GGUF file (default: SmolLM2-135M-Instruct)")
+    r.add_argument("model", nargs="?", default=None,
+                   help="GGUF file or GPTQ / AWQ checkpoint directory (default: SmolLM2-135M-Instruct)")
     r.add_argument("-p", "--prompt", default="Once upon a time")
     r.add_argument("-n", "--n-predict", type=int, default=128)
     r.add_argument("--temp", type=float, default=0.8)
@@ -361,14 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-t", "--threads", type=int, default=None)
     r.add_argument("--json", action="store_true")
     pp = sub.add_parser("perplexity", help="perplexity over a text (llama.cpp's method)")
-    pp.add_argument("model", nargs="?", default=None)
+    pp.add_argument("model", nargs="?", default=None, help="GGUF file or GPTQ / AWQ checkpoint directory")
     pp.add_argument("--text", default=None, help="text file (default: a WikiText-2 test excerpt shipped with lowbit)")
     pp.add_argument("--ctx", type=int, default=512)
     pp.add_argument("--chunks", type=int, default=None)
     pp.add_argument("-t", "--threads", type=int, default=None)
     pp.add_argument("--json", action="store_true")
     b = sub.add_parser("bench", help="prompt processing and generation tokens/s, like llama-bench")
-    b.add_argument("model", nargs="?", default=None)
+    b.add_argument("model", nargs="?", default=None, help="GGUF file or GPTQ / AWQ checkpoint directory")
     b.add_argument("-p", "--n-prompt", type=int, default=512)
     b.add_argument("-n", "--n-gen", type=int, default=128)
     b.add_argument("-r", "--reps", type=int, default=1)
