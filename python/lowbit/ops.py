@@ -251,6 +251,9 @@ def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None
     product of a weight row with a quantized activation row, so results equal ggml's up to float
     rounding. Quantized dot types reject NaN and inf in x with ValueError.
 
+    A lowbit.GroupQuantizedTensor (GPTQ / AWQ groups) runs on its own kernels with float32 activations
+    and float32 sums (lowbit.group.group_matmul): no activation quantization.
+
     With w on the GPU (w.to("cuda")), lowbit.cuda.matmul runs it there: x numpy -> numpy, or x a CUDA
     torch/CuPy tensor (DLPack, no copy) -> a CudaArray; `stream` and `out` apply to that path only.
     """
