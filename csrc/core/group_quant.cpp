@@ -21,6 +21,9 @@ Fn resolve(Isa cap, Isa* chosen, Get get) {
 #if defined(LOWBIT_HAVE_AVX2)
         if (isa == Isa::AVX2) table = &group_kernels_avx2();
 #endif
+#if defined(LOWBIT_HAVE_AVX512)
+        if (isa == Isa::AVX512) table = &group_kernels_avx512();
+#endif
         Fn fn = table ? get(*table) : nullptr;
         if (fn) {
             if (chosen) *chosen = isa;

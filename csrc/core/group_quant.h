@@ -58,8 +58,11 @@ const GroupKernels& group_kernels_generic();
 #if defined(LOWBIT_HAVE_AVX2)
 const GroupKernels& group_kernels_avx2();
 #endif
+#if defined(LOWBIT_HAVE_AVX512)
+const GroupKernels& group_kernels_avx512();
+#endif
 
-// The kernels for `cap` and below (avx512 has none of its own: it uses avx2's). `chosen`: the ISA picked.
+// The kernels for `cap` and below (walking down to generic). `chosen`: the ISA picked.
 group_dequant_row_fn resolve_group_dequant(Isa cap, Isa* chosen = nullptr);
 group_gemv_fn resolve_group_gemv(Isa cap, Isa* chosen = nullptr);
 
