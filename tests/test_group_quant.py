@@ -57,6 +57,19 @@ def test_dequantize_and_matmul_every_isa(bits, shape):
             assert np.all(np.abs(y - ref) <= bound), (isa, m, float(np.max(np.abs(y - ref) / bound)))
 
 
+def test_unused_groups():
+    """A g_idx that leaves a group empty (its scales never read) and puts the rest out of order."""
+    rng = np.random.default_rng(11)
+    q, scales, zeros, _ = _grid(rng, 4, 12, 96, 32, False)
+    g_idx = rng.permutation(np.repeat([0, 2, 2], 32)).astype(np.int32)
+    w = lowbit.GroupQuantizedTensor.from_grid(q, scales, zeros, g_idx, 4)
+    want = dequantize_grid(q, zeros, scales, g_idx)
+    x = rng.standard_normal((3, 96)).astype(np.float32)
+    for isa in ISAS:
+        assert np.array_equal(w.dequantize(isa=isa), want)
+        np.testing.assert_allclose(lowbit.matmul(x, w, isa=isa), x @ want.T, rtol=1e-5, atol=1e-5)
+
+
 def test_matmul_leading_dims_f16_and_thread_independence():
     rng = np.random.default_rng(7)
     q, scales, zeros, g_idx = _grid(rng, 4, 70, 256, 128, True)
@@ -297,6 +310,7 @@ def test_checkpoint_bad_input(gptq_dir, tmp_path):
         ({}, dict(replace={lin + "scales": np.zeros((2, 64), np.float16)}), r"scales has shape \(2, 64\), expected \(3, 64\)"),
         ({}, dict(replace={lin + "g_idx": np.full(96, 7, np.int32)}), r"g_idx holds groups outside \[0, 3\)"),
         ({}, dict(replace={lin + "qweight": np.zeros((12, 64), np.float32)}), "is F32, expected I32"),
+        ({}, dict(replace={lin + "bias": np.ones(64, np.float16)}), "has no bias on mlp.down_proj"),
     ]
     for i, (cfg, tensors, msg) in enumerate(cases):
         d = _copy_dir(gptq_dir, tmp_path / f"case{i}")
@@ -308,6 +322,23 @@ def test_checkpoint_bad_input(gptq_dir, tmp_path):
             load_quantized(d)
     with pytest.raises(CheckpointError, match="no quantization_config"):
         load_quantized(tmp_path)
+
+
+def test_linear_left_in_float(gptq_dir, tmp_path):
+    """A linear the quantizer skipped (AWQ's modules_to_not_convert) is a float weight; llama's Q rows
+    are permuted for RoPE all the same, and an all-zero bias on o_proj is accepted and dropped."""
+    from lowbit.io.hf import permute_qk
+    from lowbit.io.quantized_hf import load_quantized
+    p = "model.layers.0.self_attn."
+    w = np.random.default_rng(5).standard_normal((N_EMBD, N_EMBD)).astype(np.float16)
+    d = _copy_dir(gptq_dir, tmp_path / "float")
+    _edit_tensors(d, drop=[p + "q_proj." + t for t in ("qweight", "qzeros", "scales", "g_idx")],
+                  replace={p + "q_proj.weight": w, p + "o_proj.bias": np.zeros(N_EMBD, np.float16)})
+    model, _, _ = load_quantized(d)
+    wq = model.w.layers[0].wq
+    assert isinstance(wq, lowbit.QuantizedTensor) and wq.qtype == "f16"
+    np.testing.assert_array_equal(wq.dequantize(), permute_qk(w.astype(np.float32), N_HEAD, N_HEAD))
+    assert isinstance(model.w.layers[0].wk, lowbit.GroupQuantizedTensor) and model.w.layers[0].bq is None
 
 
 def test_gptq_v2_zero_convention(gptq_dir, tmp_path):

@@ -125,11 +125,39 @@ def load_group_linear(ckpt, prefix: str, n: int, k: int, st: dict) -> tuple[np.n
 
 def _embedding(ckpt, name: str, shape: tuple):
     """A float tensor kept in its stored type as an ops.QuantizedTensor (f16 / bf16 / f32)."""
+    return _float_linear(ckpt, name, shape, None)
+
+
+def _float_linear(ckpt, name: str, shape: tuple, heads: tuple | None):
+    """A linear the quantizer left in float (AWQ's modules_to_not_convert, GPTQModel's per-module
+    exclusions), kept in its stored type, Q/K rows permuted like the packed ones."""
     from ..ops import QuantizedTensor
-    raw = _raw(ckpt, name, ("F16", "BF16", "F32"), shape)
-    qtype = {"F16": "f16", "BF16": "bf16", "F32": "f32"}[ckpt.dtype(name)]
-    data = np.ascontiguousarray(raw).view(np.uint8).reshape(-1)
-    return QuantizedTensor(data, qtype, shape)
+    raw = np.ascontiguousarray(_raw(ckpt, name, ("F16", "BF16", "F32"), shape))
+    if heads is not None:
+        raw = np.ascontiguousarray(permute_qk(raw, *heads))
+    return QuantizedTensor(raw.view(np.uint8).reshape(-1), {"F16": "f16", "BF16": "bf16", "F32": "f32"}[ckpt.dtype(name)],
+                           shape)
+
+
+def _block_linear(ckpt, prefix: str, shape: tuple, st: dict, qk: tuple | None, has_bias: bool):
+    """One linear of a block (packed, or left in float by the quantizer) and its bias, in GGUF's row
+    order: qk = (n_head, n_kv_head) for llama's Q/K rows, permuted for RoPE as llama.cpp's converter does."""
+    n, k = shape
+    b = None
+    if prefix + ".bias" in ckpt._where:
+        b = _float(ckpt, prefix + ".bias", (n,))
+        if not has_bias:  # some exporters store all-zero biases on every linear
+            if np.any(b != 0):
+                _fail(ckpt.path, f"{prefix}.bias: this architecture has no bias on {prefix.split('.', 3)[-1]}")
+            b = None
+    if b is not None and qk is not None:
+        b = permute_qk(b, *qk)
+    if prefix + ".qweight" not in ckpt._where and prefix + ".weight" in ckpt._where:
+        return _float_linear(ckpt, prefix + ".weight", shape, qk), b
+    q, scales, zeros, g_idx = load_group_linear(ckpt, prefix + ".", n, k, st)
+    if qk is not None:
+        q, scales, zeros = (permute_qk(a, *qk) for a in (q, scales, zeros))
+    return GroupQuantizedTensor.from_grid(q, scales, zeros, g_idx, st["bits"], st["group_size"]), b
 
 
 def load_quantized(path, threads: int | None = None, progress=None):
@@ -165,19 +193,8 @@ def load_quantized(path, threads: int | None = None, progress=None):
             lin, bias = {}, {}
             for name, hf in LINEARS.items():
                 n, k = shapes[name]
-                q, scales, zeros, g_idx = load_group_linear(ckpt, p + hf + ".", n, k, st)
-                b = None
-                if p + hf + ".bias" in ckpt._where:
-                    b = _float(ckpt, p + hf + ".bias", (n,))
-                    if name not in ("wq", "wk", "wv"):  # some exporters store all-zero biases; others mean something
-                        if np.any(b != 0):
-                            _fail(path, f"{p + hf}.bias: a bias on {hf} is not part of the Llama / Qwen2 models")
-                        b = None
-                if permute and name in heads:  # HF -> GGUF row order (rows are outputs)
-                    q, scales, zeros = (permute_qk(a, *heads[name]) for a in (q, scales, zeros))
-                    b = None if b is None else permute_qk(b, *heads[name])
-                lin[name] = GroupQuantizedTensor.from_grid(q, scales, zeros, g_idx, st["bits"], st["group_size"])
-                bias[name] = b
+                qk = heads.get(name) if permute else None
+                lin[name], bias[name] = _block_linear(ckpt, p + hf, (n, k), st, qk, name in ("wq", "wk", "wv"))
             layers.append(llama.LayerWeights(
                 attn_norm=_float(ckpt, p + "input_layernorm.weight", (d,)),
                 ffn_norm=_float(ckpt, p + "post_attention_layernorm.weight", (d,)),
