@@ -307,6 +307,7 @@ def test_checkpoint_bad_input(gptq_dir, tmp_path):
         (dict(group_size=0), None, "group_size must be -1 or a positive integer"),
         (dict(quant_method="awq", version="gemv"), None, "AWQ version 'gemv' is not supported"),
         ({}, dict(drop=[lin + "qzeros"]), f"missing tensor {lin}qzeros"),
+        (dict(desc_act=True), dict(drop=[lin + "g_idx"]), f"missing tensor {lin}g_idx"),
         ({}, dict(replace={lin + "scales": np.zeros((2, 64), np.float16)}), r"scales has shape \(2, 64\), expected \(3, 64\)"),
         ({}, dict(replace={lin + "g_idx": np.full(96, 7, np.int32)}), r"g_idx holds groups outside \[0, 3\)"),
         ({}, dict(replace={lin + "qweight": np.zeros((12, 64), np.float32)}), "is F32, expected I32"),

@@ -72,10 +72,11 @@ def check_settings(path: str, qc: dict) -> dict:
         return {"method": "awq", "bits": 4, "group_size": group, "zero_offset": 0}
     if bits not in GPTQ_BITS:
         _fail(path, f"GPTQ bits must be one of {GPTQ_BITS}, got {bits!r}")
-    fmt = str(qc.get("checkpoint_format", "gptq")).lower()
-    if fmt not in ("gptq", "gptq_v2"):
-        _fail(path, f"GPTQ checkpoint_format {qc.get('checkpoint_format')!r} is not supported (gptq, gptq_v2)")
-    return {"method": "gptq", "bits": bits, "group_size": group, "zero_offset": 1 if fmt == "gptq" else 0}
+    fmt = qc.get("checkpoint_format", qc.get("format", "gptq"))  # GPTQModel has written both keys
+    if str(fmt).lower() not in ("gptq", "gptq_v2"):
+        _fail(path, f"GPTQ checkpoint_format {fmt!r} is not supported (gptq, gptq_v2)")
+    return {"method": "gptq", "bits": bits, "group_size": group, "zero_offset": 1 if str(fmt).lower() == "gptq" else 0,
+            "desc_act": bool(qc.get("desc_act", False))}
 
 
 def _raw(ckpt, name: str, dtypes: tuple, shape: tuple):
@@ -118,6 +119,8 @@ def load_group_linear(ckpt, prefix: str, n: int, k: int, st: dict) -> tuple[np.n
         g_idx = _raw(ckpt, prefix + "g_idx", ("I32", "I64"), (k,)).astype(np.int64)
         if k and (g_idx.min() < 0 or g_idx.max() >= G):
             _fail(ckpt.path, f"{prefix}g_idx holds groups outside [0, {G})")
+    elif st["desc_act"]:  # act-order puts columns in any group: only g_idx says which
+        _fail(ckpt.path, f"missing tensor {prefix}g_idx (desc_act is set)")
     else:
         g_idx = np.arange(k) // (k if group == -1 else group)
     return q, scales, zeros, g_idx
