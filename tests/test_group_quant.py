@@ -5,10 +5,9 @@ GPTQ / AWQ checkpoints written by lowbit's own exporters loaded and run on them.
 import json
 import os
 
+import lowbit
 import numpy as np
 import pytest
-
-import lowbit
 from lowbit.errors import CheckpointError
 from lowbit.io.gptq_awq import dequantize_grid
 
@@ -127,6 +126,11 @@ def test_group_tensor_bad_input():
 N_EMBD, N_FF, N_HEAD, N_HEAD_KV, N_LAYER = 64, 96, 4, 2, 2
 
 
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def _f16_exact(a):
     return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
 
@@ -175,7 +179,7 @@ def tiny_gguf(tmp_path_factory):
 
 def _text_tokens(tok, n):
     from lowbit.model.default import default_text_path
-    ids = tok.encode(open(default_text_path(), encoding="utf-8").read()[:20000], add_bos=None, parse_special=False)
+    ids = tok.encode(_read(default_text_path())[:20000], add_bos=None, parse_special=False)
     return list(ids[:n])
 
 
@@ -201,6 +205,7 @@ def _dequantized_copy(model):
     """The same model with every group linear expanded to f32 (the fake-quant model on the checkpoint's
     own embeddings and norms)."""
     import dataclasses
+
     from lowbit.calib.sequential import float_tensor
     from lowbit.model.llama import LlamaModel
     layers = [dataclasses.replace(lw, **{n: float_tensor(getattr(lw, n).dequantize())
@@ -281,13 +286,18 @@ def _copy_dir(src, dst):
 
 def _edit_config(path, **changes):
     p = os.path.join(path, "config.json")
-    cfg = json.load(open(p))
+    cfg = json.loads(_read(p))
     cfg["quantization_config"].update(changes)
-    json.dump(cfg, open(p, "w"))
+    with open(p, "w") as f:
+        json.dump(cfg, f)
 
 
 def _edit_tensors(path, drop=(), replace=None):
-    from lowbit.io.safetensors import SafetensorsEntry, open_safetensors, write_safetensors
+    from lowbit.io.safetensors import (
+        SafetensorsEntry,
+        open_safetensors,
+        write_safetensors,
+    )
     p = os.path.join(path, "model.safetensors")
     with open_safetensors(p) as st:
         arrays = {n: np.array(st.raw(n)) for n in st.tensors if n not in drop}
@@ -387,7 +397,7 @@ def test_smollm2_gptq_rtn_checkpoint_perplexity(tmp_path, capsys):
     tok = Tokenizer.from_gguf_metadata(md)
     from lowbit.model.default import default_text_path
     from lowbit.model.runtime import perplexity
-    ids = tok.encode(open(default_text_path(), encoding="utf-8").read(), add_bos=None, parse_special=False)
+    ids = tok.encode(_read(default_text_path()), add_bos=None, parse_special=False)
     bos = tok.bos_id if tok.add_bos else None
     ref = perplexity(_dequantized_copy(model), ids, n_ctx=512, n_chunks=1, bos_id=bos).ppl
     assert abs(ppl - ref) <= 1e-4 * ref, (ppl, ref)
@@ -419,7 +429,7 @@ def test_partial_last_group_and_quantized_lm_head(gptq_dir, tmp_path):
         want[p] = dequantize_grid(q, zeros, scales, g_idx)
     _edit_tensors(d, replace=replace)
     _edit_config(d, group_size=64, lm_head=True)
-    model, md, st = load_quantized(d)
+    model, _, st = load_quantized(d)
     assert st["group_size"] == 64 and model.w.layers[1].w_down.groups == 2
     heads = {"wq": (N_HEAD, N_HEAD), "wk": (N_HEAD, N_HEAD_KV)}
     for i, lw in enumerate(model.w.layers):

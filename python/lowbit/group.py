@@ -36,7 +36,7 @@ class GroupQuantizedTensor:
     column, -1 for padding).
     """
 
-    __slots__ = ("bits", "group_size", "shape", "codes", "scales", "zeros", "chunk_start", "xsrc")
+    __slots__ = ("bits", "chunk_start", "codes", "group_size", "scales", "shape", "xsrc", "zeros")
 
     def __init__(self, bits, group_size, shape, codes, scales, zeros, chunk_start, xsrc):
         self.bits, self.group_size, self.shape = int(bits), int(group_size), (int(shape[0]), int(shape[1]))
@@ -44,7 +44,7 @@ class GroupQuantizedTensor:
 
     @classmethod
     def from_grid(cls, q: np.ndarray, scales: np.ndarray, zeros: np.ndarray, g_idx: np.ndarray | None, bits: int,
-                  group_size: int = -1) -> "GroupQuantizedTensor":
+                  group_size: int = -1) -> GroupQuantizedTensor:
         """q: (n, k) integer codes < 2^bits; scales, zeros: (n, G) float (zeros as the dequantization uses
         them: GPTQ v1's stored zero + 1, AWQ's as stored); g_idx: (k,) int in [0, G), or None for
         i // group_size (group_size -1: G = 1)."""
@@ -109,8 +109,7 @@ class GroupQuantizedTensor:
     def bits_per_weight(self) -> float:
         """Of the checkpoint's format (codes plus an f16 scale and a packed zero per group), not of
         this in-memory layout."""
-        n, k = self.shape
-        return self.bits + self.groups * (16 + self.bits) / k
+        return self.bits + self.groups * (16 + self.bits) / self.shape[1]
 
     @property
     def device(self) -> str:
@@ -133,7 +132,7 @@ def group_matmul(x, w: GroupQuantizedTensor, threads=None, isa=None) -> np.ndarr
     """lowbit.matmul for a GroupQuantizedTensor: y = x @ dequantize(W).T with float32 activations and
     float32 sums (no activation quantization). x: float32/float16 (..., k) -> float32 (..., n)."""
     op = "matmul"
-    n, k = w.shape
+    n = w.shape[0]
     x2 = _host_matmul_input(op, x, w.shape)
     if x2.dtype == np.float16:
         x2 = x2.astype(np.float32)

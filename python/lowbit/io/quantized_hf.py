@@ -22,8 +22,15 @@ import numpy as np
 from ..errors import CheckpointError
 from ..group import GroupQuantizedTensor
 from .gptq_awq import unpack_awq, unpack_bits
-from .hf import (config_to_gguf_metadata, gguf_architecture, llama3_rope_factors, needs_qk_permutation, open_hf_checkpoint,
-                 permute_qk, read_json)
+from .hf import (
+    config_to_gguf_metadata,
+    gguf_architecture,
+    llama3_rope_factors,
+    needs_qk_permutation,
+    open_hf_checkpoint,
+    permute_qk,
+    read_json,
+)
 
 LINEARS = {"wq": "self_attn.q_proj", "wk": "self_attn.k_proj", "wv": "self_attn.v_proj", "wo": "self_attn.o_proj",
            "w_gate": "mlp.gate_proj", "w_up": "mlp.up_proj", "w_down": "mlp.down_proj"}
