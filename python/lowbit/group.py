@@ -86,8 +86,11 @@ class GroupQuantizedTensor:
         dest = CHUNK * chunk_start[g_sorted] + (np.arange(k) - first[g_sorted])
         xsrc = np.full(kp, -1, np.int32)
         xsrc[dest] = order
-        padded = np.zeros((n, kp), np.uint8)
-        padded[:, dest] = q[:, order]
+        if kp == k and np.array_equal(xsrc, np.arange(k)):  # plain groups of a multiple of 32: no gather
+            padded = np.ascontiguousarray(q, np.uint8)
+        else:
+            padded = np.zeros((n, kp), np.uint8)
+            padded[:, dest] = q[:, order]
         if bits == 4:  # per chunk: byte j = column j | column j + 16 << 4
             c = padded.reshape(n, kp // CHUNK, CHUNK)
             codes = (c[..., :16] | (c[..., 16:] << 4)).reshape(n, kp // 2)
