@@ -113,6 +113,9 @@ def test_group_tensor_bad_input():
         lowbit.matmul(np.zeros((1, 64), np.float32), w, threads=0)
     with pytest.raises(ValueError, match=r"\[matmul\] unknown ISA"):
         lowbit.matmul(np.zeros((1, 64), np.float32), w, isa="sse9")
+    assert w.to("cpu") is w
+    with pytest.raises(RuntimeError, match="CPU only"):
+        w.to("cuda")
     with pytest.raises(ValueError, match=r"\[dequantize\] out"):
         lowbit.dequantize(w, out=np.zeros((8, 64), np.float32))
     # a corrupted layout is caught in C++ before any kernel reads it

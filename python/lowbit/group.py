@@ -118,6 +118,13 @@ class GroupQuantizedTensor:
     def device(self) -> str:
         return "cpu"
 
+    def to(self, device):
+        """'cpu' -> self. The group formats have no CUDA kernels yet: RuntimeError for 'cuda' (what
+        lowbit.model.offload reports, as for a machine without CUDA)."""
+        if device == "cpu":
+            return self
+        raise RuntimeError(f"[GroupQuantizedTensor.to] GPTQ / AWQ group weights run on the CPU only, got {device!r}")
+
     def _args(self):
         return (self.codes, self.scales, self.zeros, self.chunk_start, self.xsrc, self.bits, *self.shape)
 
