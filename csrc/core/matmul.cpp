@@ -3,6 +3,8 @@
 #include "../ref/ref.h"
 
 #include <algorithm>
+#include <atomic>
+#include <limits>
 #include <functional>
 #include <cstdlib>
 #include <memory>
@@ -70,12 +72,29 @@ Buffer alloc_buffer(size_t bytes) {
 // NaN / inf, or -1.
 int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Isa isa, uint8_t* a, int64_t a_rb,
                              float* ds, int threads) {
+    const int g = act_group(dot);
+    if (const quantize_act_fn fused = resolve_quantize_act(dot, isa)) {
+        // The ISA's from_float writes the levels and the a_ds pairs in one pass over the row.
+        const int64_t ds_row = (k / g) * 2;
+        std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};
+        ThreadPool::global().parallel_for(m, threads, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                if (!row_is_finite(x + r * k, k)) {
+                    int64_t cur = bad.load();
+                    while (r < cur && !bad.compare_exchange_weak(cur, r)) {}
+                    continue;
+                }
+                fused(x + r * k, a + r * a_rb, ds + r * ds_row, k);
+            }
+        });
+        const int64_t b = bad.load();
+        return b == std::numeric_limits<int64_t>::max() ? -1 : b;
+    }
     // q8_0 / q8_1 as ggml's CPU mul_mat quantizes activations (not the storage rounding); the rest
     // (q8_K, f16, bf16, f32) are the same in both.
     quantize_row_fn quant = resolve_quantize(dot, isa);
     if (dot == QType::Q8_0) quant = ref::quantize_act_row_q8_0;
     if (dot == QType::Q8_1) quant = ref::quantize_act_row_q8_1;
-    const int g = act_group(dot);
     std::function<void(int64_t)> scales_and_sums;
     if (g) scales_and_sums = [&](int64_t r) { act_scales_and_sums(dot, a + r * a_rb, k, ds + r * (k / g) * 2); };
     return quantize_rows(quant, x, m, k, a, a_rb, nullptr, type_info(dot).is_quantized, threads, scales_and_sums);
