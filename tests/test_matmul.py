@@ -210,6 +210,22 @@ def test_non_finite_x():
     assert np.isnan(lowbit.matmul(x, Wf)[2]).all()
 
 
+@pytest.mark.parametrize("qtype", ["q4_0", "q4_1", "q4_k"])  # dot types q8_0, q8_1, q8_K
+@pytest.mark.parametrize("isa", ISAS)
+def test_non_finite_x_every_position(qtype, isa):
+    """The fused activation quantizers detect NaN / inf anywhere in a row (first, last, after a larger
+    value in the same block), on every ISA, and name the first bad row."""
+    W = lowbit.quantize(make_input("normal", 5, 256, seed=3), qtype)
+    for bad in (np.nan, np.inf, -np.inf):
+        for col in (0, 7, 31, 32, 255):
+            x = make_input("normal", 4, 256, seed=4)
+            x[1, (col + 1) % 256] = 1e30  # a larger finite value next to it
+            x[2, col] = bad
+            x[3, col] = bad
+            with pytest.raises(ValueError, match=r"\[matmul\] row 2 .*NaN or inf"):
+                _core.matmul(x, W.data, qtype, 5, 256, 2, isa)
+
+
 # ---- ggml itself --------------------------------------------------------------------------------
 
 def _ggml_vec_dot(qtype):

@@ -44,8 +44,10 @@ using gemm_fn = void (*)(const GemmArgs& args);
 
 // matmul's activation quantization for the dot types q8_0 / q8_1 (ggml's CPU from_float, spec:
 // ref/act_q8.cpp) fused with the a_ds pairs. x: (k,) f32 one row; y: row_bytes(dot, k) bytes;
-// ds: (k / act_group(dot), 2) f32 as GemmArgs::a_ds. No generic slot: matmul.cpp composes the reference.
-using quantize_act_fn = void (*)(const float* x, void* y, float* ds, int64_t k);
+// ds: (k / act_group(dot), 2) f32 as GemmArgs::a_ds. Returns false when x holds NaN or inf (y and ds
+// are then meaningless but written without undefined behaviour): the finiteness check rides along
+// instead of costing a pass of its own. No generic slot: matmul.cpp composes the reference.
+using quantize_act_fn = bool (*)(const float* x, void* y, float* ds, int64_t k);
 
 // Activations per {d, s} pair of GemmArgs::a_ds: 32 for q8_0 / q8_1 (one per block), 16 for q8_K (one
 // per bsum), 0 for the float dot types (no a_ds).

@@ -79,12 +79,9 @@ int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Is
         std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};
         ThreadPool::global().parallel_for(m, threads, [&](int64_t r0, int64_t r1) {
             for (int64_t r = r0; r < r1; ++r) {
-                if (!row_is_finite(x + r * k, k)) {
-                    int64_t cur = bad.load();
-                    while (r < cur && !bad.compare_exchange_weak(cur, r)) {}
-                    continue;
-                }
-                fused(x + r * k, a + r * a_rb, ds + r * ds_row, k);
+                if (fused(x + r * k, a + r * a_rb, ds + r * ds_row, k)) continue;
+                int64_t cur = bad.load();
+                while (r < cur && !bad.compare_exchange_weak(cur, r)) {}
             }
         });
         const int64_t b = bad.load();

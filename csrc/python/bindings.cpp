@@ -209,7 +209,8 @@ PYBIND11_MODULE(_core, m) {
             uint8_t* y = out.mutable_data() + r * rb;
             float* ds_r = ds.mutable_data() + r * (k / 32 * 2);
             if (fused) {
-                fused(x.data() + r * k, y, ds_r, k);
+                if (!fused(x.data() + r * k, y, ds_r, k))
+                    throw std::logic_error("[quantize_activations] the fused kernel reported a finite row as bad");
             } else {
                 fn(x.data() + r * k, y, k, nullptr);
                 act_scales_and_sums(ti.type, y, k, ds_r);
