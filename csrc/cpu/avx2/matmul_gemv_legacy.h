@@ -129,57 +129,40 @@ void gemv_row(const GemmArgs& p, int64_t j, int64_t i0) {
     for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j] = out[i];
 }
 
-// The _1 types (q4_1, q5_1) against one activation row, the decode case. Their blocks carry two f16
-// (d_w, m_w), and gemv_row spends most of a block on them: two broadcasts, two conversions and two
-// multiplies feed the FMA pair per block, which made q4_1 compute-bound at 74% of the read bandwidth
-// where q4_0 exceeds it. Here one gather fetches the (d_w, m_w) pairs of 8 blocks and one shuffle
-// splits them; d_w * d_a for the 8 blocks goes to a small table and the min term m_w * s_a is summed
-// 8 blocks per FMA, so a block's own work is its levels, one dot, one conversion and one FMA.
+// The _1 types (q4_1, q5_1) against one activation row, the decode case. gemv_row spends most of
+// such a block on its two f16: two broadcasts, two conversions, two multiplies and a second FMA on the
+// accumulator chain, which kept q4_1 compute-bound (74% of the read bandwidth at 28672 x 4096, where
+// q4_0 exceeds it). Here the block's (d_w, m_w) dword converts once to [d_w, m_w, d_w, m_w, ...], one
+// multiply by the activation's [d_a, s_a] pair gives [d_w d_a, m_w s_a, ...], whose even lanes scale
+// the block dot and which is added whole to a second accumulator: every odd lane of that one sums
+// the min terms m_w * s_a (the same sum in each), read from lane 1 at the end.
 template <class D, class T, int S>
 void gemv_row_min_1(const GemmArgs& p, int64_t j, int64_t i0) {
-    static_assert(T::kMin && !T::kSigned, "for the types with a min");
     const int64_t nb = p.k / 32;
     const auto* w = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes);
     const auto* a = reinterpret_cast<const typename T::A*>(static_cast<const uint8_t*>(p.a) + i0 * p.a_row_bytes);
-    const float* ds = p.a_ds + i0 * nb * 2;
-    constexpr int kW = static_cast<int>(sizeof(typename T::W));
-    const __m256i offsets = _mm256_setr_epi32(0, kW, 2 * kW, 3 * kW, 4 * kW, 5 * kW, 6 * kW, 7 * kW);
-    // per 128-bit lane: the d halves of its 4 dwords to the low 8 bytes, the m halves to the high 8
-    const __m256i split = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
-                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
-    __m256 acc[S], acc_min = _mm256_setzero_ps();
-    LOWBIT_UNROLL for (int r = 0; r < S; ++r) acc[r] = _mm256_setzero_ps();
-    alignas(32) float scale[8];
-    auto block = [&](int64_t b, float sc, __m256& acc_r) {
+    const double* ds = reinterpret_cast<const double*>(p.a_ds + i0 * nb * 2);
+    __m256 acc[S], acc_min[S];
+    LOWBIT_UNROLL for (int r = 0; r < S; ++r) acc[r] = acc_min[r] = _mm256_setzero_ps();
+    auto block = [&](int64_t b, __m256& acc_r, __m256& min_r) {
+        int32_t dm32;
+        std::memcpy(&dm32, &w[b], 4);
+        const __m256 dm = _mm256_cvtph_ps(_mm_set1_epi32(dm32));
+        const __m256 v = _mm256_mul_ps(dm, _mm256_castpd_ps(_mm256_broadcast_sd(ds + b)));  // d*da, m*sa, ...
+        min_r = _mm256_add_ps(min_r, v);
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
-        acc_r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(D::dot4(T::unpack(w[b]).q, av)), _mm256_set1_ps(sc), acc_r);
+        const __m256 lanes = _mm256_cvtepi32_ps(D::dot4(T::unpack(w[b]).q, av));
+        acc_r = _mm256_fmadd_ps(lanes, _mm256_permute_ps(v, 0), acc_r);
     };
     int64_t b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        // d0..d3 m0..m3 | d4..d7 m4..m7 -> d0..d7 | m0..m7
-        const __m256i dm = _mm256_permute4x64_epi64(
-            _mm256_shuffle_epi8(_mm256_i32gather_epi32(reinterpret_cast<const int*>(w + b), offsets, 1), split),
-            _MM_SHUFFLE(3, 1, 2, 0));
-        const __m256 dw = _mm256_cvtph_ps(_mm256_castsi256_si128(dm));
-        const __m256 mw = _mm256_cvtph_ps(_mm256_extracti128_si256(dm, 1));
-        // ds: d0 s0 d1 s1 ... -> d_a and s_a of the 8 blocks in order
-        const __m256 lo = _mm256_loadu_ps(ds + 2 * b), hi = _mm256_loadu_ps(ds + 2 * b + 8);
-        const __m256 da = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-        const __m256 sa = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-        _mm256_store_ps(scale, _mm256_mul_ps(dw, da));
-        acc_min = _mm256_fmadd_ps(mw, sa, acc_min);
-        LOWBIT_UNROLL for (int t = 0; t < 8; ++t) block(b + t, scale[t], acc[t % S]);
+    for (; b + S <= nb; b += S) LOWBIT_UNROLL for (int r = 0; r < S; ++r) block(b + r, acc[r], acc_min[r]);
+    for (; b < nb; ++b) block(b, acc[0], acc_min[0]);
+    LOWBIT_UNROLL for (int r = 1; r < S; ++r) {
+        acc[0] = _mm256_add_ps(acc[0], acc[r]);
+        acc_min[0] = _mm256_add_ps(acc_min[0], acc_min[r]);
     }
-    float tail_min = 0.0f;
-    for (; b < nb; ++b) {
-        const float dw = _cvtsh_ss(w[b].d), mw = _cvtsh_ss(w[b].m);
-        block(b, dw * ds[2 * b], acc[0]);
-        tail_min += mw * ds[2 * b + 1];
-    }
-    LOWBIT_UNROLL for (int r = 1; r < S; ++r) acc[0] = _mm256_add_ps(acc[0], acc[r]);
-    p.c[i0 * p.ldc + j] = hsum_ps(acc[0]) + (hsum_ps(acc_min) + tail_min);
+    // every odd lane of acc_min holds the same sum of m_w * s_a
+    p.c[i0 * p.ldc + j] = hsum_ps(acc[0]) + _mm_cvtss_f32(_mm_movehdup_ps(_mm256_castps256_ps128(acc_min[0])));
 }
 
 // Weight rows in chunks that stay in L2 while up to 4 activation rows at a time pass over them.
