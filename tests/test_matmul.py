@@ -103,7 +103,7 @@ def test_value_families(qtype, dist):
             assert_close(_core.matmul(x, W.data, qtype, 19, k, 2, isa), want, bound, f"{qtype} {isa} {dist} m={m}")
 
 
-@pytest.mark.parametrize("qtype", ["q4_0", "q8_0", "q4_k", "q6_k", "iq4_xs", "f16"])
+@pytest.mark.parametrize("qtype", ["q4_0", "q4_1", "q8_0", "q4_k", "q6_k", "iq4_xs", "f16"])
 def test_thread_count_does_not_change_results(qtype):
     # m=200 with one tile of columns: more threads cut the rows into 2 or 3 slabs
     k = k_for(qtype, 4)
