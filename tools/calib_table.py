@@ -16,7 +16,8 @@ written as an F32 GGUF; every method starts from that file.
 - GPTQ -> GGUF: GPTQ's error compensation into the type the Q4_K_M file gives each block linear (llama.cpp's
   mix falls back from q4_k to q5_0 etc. on SmolLM2's 576-wide rows, so a single `--gguf-type q4_k` cannot
   hold them), the other tensors copied from the Q4_K_M file: the same types and size as Q4_K_M.
-Bits per weight: 8 x file bytes / the number of weights in the F32 GGUF (all tensors, norms included).
+Bits per weight: 8 x file bytes / the number of weights in the F32 GGUF (all tensors, norms included), and
+8 x the bytes of the block linears (with their scales, zeros, g_idx) / their weights.
 """
 
 from __future__ import annotations
@@ -59,6 +60,26 @@ def files_size(path: str) -> int:
     return os.path.getsize(path)
 
 
+BLOCK_LINEARS = ("attn_q.", "attn_k.", "attn_v.", "attn_output.", "ffn_gate.", "ffn_up.", "ffn_down.",
+                 "q_proj.", "k_proj.", "v_proj.", "o_proj.", "gate_proj.", "up_proj.", "down_proj.")
+
+
+def block_linear_bytes(path: str) -> int:
+    """Bytes the block linears take in the file(s) (packed weights, scales, zeros, g_idx): read from the
+    GGUF tensor table or the safetensors headers."""
+    if os.path.isdir(path):
+        total = 0
+        for n in os.listdir(path):
+            if n.endswith(".safetensors"):
+                with open(os.path.join(path, n), "rb") as fh:
+                    header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+                total += sum(e["data_offsets"][1] - e["data_offsets"][0] for k, e in header.items()
+                             if k != "__metadata__" and any(x in k for x in BLOCK_LINEARS))
+        return total
+    with open_gguf(path) as f:
+        return sum(f.tensor(k).nbytes for k in f.tensors if k.startswith("blk.") and any(x in k for x in BLOCK_LINEARS))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", required=True, help="directory for the files made (created; reused if present)")
@@ -81,6 +102,8 @@ def main(argv=None) -> int:
     src = open_gguf(f32_path)
     model, tok = LlamaModel.from_gguf(src), Tokenizer.from_gguf_metadata(src.metadata)
     n_weights = sum(int(np.prod(t.shape)) for t in src.tensors.values())
+    n_linear = sum(int(np.prod(t.shape)) for k, t in src.tensors.items()
+                   if k.startswith("blk.") and any(x in k for x in BLOCK_LINEARS))
     with open(default_text_path(), encoding="utf-8") as fh:
         eval_ids = tok.encode(fh.read(), add_bos=None, parse_special=False)
     tokens = calibration_windows(tok, args.samples, args.seq_len)
@@ -97,6 +120,7 @@ def main(argv=None) -> int:
     def add(name, p, path, t0, note=""):
         size = files_size(path)
         rows.append({"name": name, "ppl": p, "bytes": size, "mib": size / MiB, "bpw": 8 * size / n_weights,
+                     "linear_bpw": 8 * block_linear_bytes(path) / n_linear,
                      "seconds": time.perf_counter() - t0, "note": note})
         log.info("%s", json.dumps(rows[-1]))
         print(json.dumps(rows[-1]), flush=True)
@@ -158,11 +182,13 @@ def main(argv=None) -> int:
     rtn_ppl = next((r["ppl"] for r in rows if r["name"] == "rtn"), None)
     print(f"\nSmolLM2-135M-Instruct, WikiText-2 excerpt, ctx {args.ctx}, {args.chunks} chunks; calibration: "
           f"{args.samples} x {args.seq_len} C4 tokens (seed 0)\n")
-    print("| model | ppl | increase | / RTN's | MiB | bits/weight |\n|---|---|---|---|---|---|")
+    print("| model | ppl | increase | / RTN's | MiB | bits/weight (file) | bits/weight (block linears) |\n"
+          "|---|---|---|---|---|---|---|")
     for r in rows:
         inc = r["ppl"] - ref if ref is not None else float("nan")
         rel = inc / (rtn_ppl - ref) if ref is not None and rtn_ppl is not None else float("nan")
-        print(f"| {r['name']} | {r['ppl']:.3f} | {inc:+.3f} | {rel:.2f} | {r['mib']:.1f} | {r['bpw']:.2f} |")
+        print(f"| {r['name']} | {r['ppl']:.3f} | {inc:+.3f} | {rel:.2f} | {r['mib']:.1f} | {r['bpw']:.2f} "
+              f"| {r['linear_bpw']:.2f} |")
     return 0
 
 

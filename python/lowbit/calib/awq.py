@@ -179,10 +179,12 @@ def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, 
 
 def quantize_awq(model: llama.LlamaModel, source_file, tokens: np.ndarray, bits: int = 4,
                  group_size: int = 128, zero_point: bool = True, search_samples: int | None = None,
-                 gguf_type: str | None = None, min_grid: bool = False, float_inputs: bool = False,
+                 gguf_type: str | None = None, min_grid: bool = False, float_inputs: bool = True,
                  progress: Progress | None = None) -> CalibratedModel:
     """AWQ on every block, sequentially. tokens: (samples, seq_len). search_samples: how many of the
-    samples the searches evaluate (default all; fewer is faster). gguf_type: write the scaled and clipped
+    samples the scale search scores (default all; fewer is faster; mean |x| and the clip search always
+    use all). float_inputs: each block's inputs are the outputs of the float (unquantized) blocks before
+    it, as in AutoAWQ and llm-awq (False: the quantized blocks' outputs, GPTQ's sequential mode). gguf_type: write the scaled and clipped
     linears into this GGUF type instead of the group grid. min_grid: the zero point as a float16 offset
     (w = d*q + m, GGUF Q4_1's form) instead of an integer."""
     cfg = model.cfg
@@ -198,7 +200,8 @@ def quantize_awq(model: llama.LlamaModel, source_file, tokens: np.ndarray, bits:
         return qs, out
 
     info = {"method": "awq", "bits": bits, "group_size": group_size, "zero_point": zero_point,
-            "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "search_samples": n_search, "gguf_type": gguf_type}
+            "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "search_samples": n_search,
+            "gguf_type": gguf_type, "float_inputs": float_inputs}
     res = calibrate_sequential(model, source_file, tokens, block, progress, info, float_inputs=float_inputs)
     res.info["search"] = logs
     return res
