@@ -90,3 +90,44 @@ def test_matmul(benchmark, qtype, n, k, m, threads):
         res["frac_of_read_bw"] = (qt.nbytes / t / 1e9) / bw
     benchmark.extra_info.update(res)
     RESULTS.append(res)
+
+
+# GPTQ / AWQ group formats: 4-bit groups of 128 (asymmetric, the common checkpoint setting), plain and
+# act-order g_idx, against numpy's dequantize (lowbit.io.gptq_awq.dequantize_grid) + float32 matmul and
+# against q4_0 (the GGUF format of the same size) in the same run.
+
+@functools.lru_cache(maxsize=2)
+def _group_tensor(n, k, act_order):
+    from lowbit.calib.grid import GridSpec, rtn
+    ql = rtn(GridSpec(4, 128, sym=False), _weights(n, k))
+    g_idx = np.random.default_rng(1).permutation(ql.g_idx) if act_order else ql.g_idx  # any column, any group
+    grid = (ql.q, ql.zeros, ql.scales, g_idx)  # dequantize_grid's arguments
+    return lowbit.GroupQuantizedTensor.from_grid(ql.q, ql.scales, ql.zeros, g_idx, 4, 128), grid
+
+
+@pytest.mark.parametrize("act_order", [False, True], ids=["g128", "g128-actorder"])
+@pytest.mark.parametrize("m", [1, 512])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_group_matmul_4bit(benchmark, act_order, m, threads):
+    from lowbit.io.gptq_awq import dequantize_grid
+    n = k = 4096
+    w, grid = _group_tensor(n, k, act_order)
+    x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+    rounds = 50 if m == 1 else 5
+    benchmark.group = f"group-matmul-m{m}-t{threads}"
+    benchmark.pedantic(lambda: lowbit.matmul(x, w, threads=threads), rounds=rounds, warmup_rounds=2)
+    t = benchmark.stats.stats.min
+    bytes_ = n * k // 2 + 2 * n * (k // 128) * 2  # as stored in the checkpoint: nibbles, f16 scales, zeros
+    res = {"bench": f"group matmul m={m}", "type": "gptq-w4-" + ("g128-actorder" if act_order else "g128"),
+           "shape": f"{n}x{k}", "threads": threads, "lowbit_GFLOPs": 2.0 * m * n * k / t / 1e9}
+    if m == 1:
+        res["lowbit_GBps"] = bytes_ / t / 1e9
+    qt = _quantized("q4_0", n, k)
+    tq = best_time(lambda: lowbit.matmul(x, qt, threads=threads), rounds=rounds)
+    res["vs_q4_0"] = tq / t
+    if threads == 2:
+        tn = best_time(lambda: x @ dequantize_grid(*grid).T, rounds=3)
+        res["vs_numpy_deq_matmul"] = tn / t
+        time.sleep(0.3)
+    benchmark.extra_info.update(res)
+    RESULTS.append(res)

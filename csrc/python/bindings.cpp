@@ -21,6 +21,7 @@ using namespace lowbit;
 
 void register_matmul(py::module_& m);  // csrc/python/matmul_bindings.cpp
 void register_model_math(py::module_& m);  // csrc/python/model_bindings.cpp
+void register_group(py::module_& m);  // csrc/python/group_bindings.cpp
 
 namespace {
 
@@ -208,4 +209,5 @@ PYBIND11_MODULE(_core, m) {
        "GB/s of a STREAM-like multi-threaded read of an nbytes buffer (the GEMV roofline).");
     register_matmul(m);
     register_model_math(m);
+    register_group(m);
 }

@@ -1,8 +1,9 @@
 """The `lowbit` command line. With --json the last line of stdout is one JSON object.
 
-    lowbit run [MODEL.gguf] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
-    lowbit perplexity [MODEL.gguf] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
-    lowbit bench [MODEL.gguf] [-p 512] [-n 128] [-t T] [--json]
+    lowbit run [MODEL] -p PROMPT [-n N] [--temp T] [--top-k K] [--top-p P] [--seed S] [--chat]
+    lowbit perplexity [MODEL] [--text FILE] [--ctx 512] [--chunks N] [--threads T] [--json]
+    lowbit bench [MODEL] [-p 512] [-n 128] [-t T] [--json]
+      (run / perplexity / bench: MODEL is a GGUF file or a GPTQ / AWQ checkpoint directory)
     lowbit inspect MODEL.gguf [--json]
     lowbit convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0|auto] [--json]   HF safetensors -> GGUF
     lowbit export-hf MODEL.gguf HF_DIR [--dtype f32|f16|bf16] [--json]       GGUF -> HF (dequantized)
@@ -99,6 +100,8 @@ def _load(path: str | None, threads: int | None, n_gpu_layers: int = 0):
     from .model.tokenizer import Tokenizer
 
     path = path or default_model_path()
+    if os.path.isdir(path):  # a GPTQ / AWQ Hugging Face checkpoint, run on the group kernels
+        return (path, None, *_load_quantized_dir(path, threads, n_gpu_layers))
     f = open_gguf(path)
     model = LlamaModel.from_gguf(f, threads=threads)
     if n_gpu_layers:
@@ -108,6 +111,19 @@ def _load(path: str | None, threads: int | None, n_gpu_layers: int = 0):
         except RuntimeError as e:  # no CUDA build / no GPU: a settings error for the CLI
             raise ValueError(f"--n-gpu-layers {n_gpu_layers}: {e}") from e
     return path, f, model, Tokenizer.from_gguf_metadata(f.metadata)
+
+
+def _load_quantized_dir(path: str, threads: int | None, n_gpu_layers: int):
+    from .io.quantized_hf import is_quantized_checkpoint, load_quantized
+    from .model.tokenizer import Tokenizer
+
+    if not is_quantized_checkpoint(path):
+        raise ValueError(f"{path} is a directory without a GPTQ / AWQ quantization_config; convert a float "
+                         f"checkpoint first with `lowbit convert {path} OUT.gguf`")
+    if n_gpu_layers:
+        raise ValueError("--n-gpu-layers: GPTQ / AWQ checkpoints run on the CPU group kernels only")
+    model, md, _ = load_quantized(path, threads, progress=_progress("load"))
+    return model, Tokenizer.from_gguf_metadata(md)
 
 
 def _cmd_run(args) -> dict:
@@ -335,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     r = sub.add_parser("run", help="generate text")
-    r.add_argument("model", nargs="?", default=None, help="GGUF file (default: SmolLM2-135M-Instruct)")
+    r.add_argument("model", nargs="?", default=None,
+                   help="GGUF file or GPTQ / AWQ checkpoint directory (default: SmolLM2-135M-Instruct)")
     r.add_argument("-p", "--prompt", default="Once upon a time")
     r.add_argument("-n", "--n-predict", type=int, default=128)
     r.add_argument("--temp", type=float, default=0.8)
@@ -346,14 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("-t", "--threads", type=int, default=None)
     r.add_argument("--json", action="store_true")
     pp = sub.add_parser("perplexity", help="perplexity over a text (llama.cpp's method)")
-    pp.add_argument("model", nargs="?", default=None)
+    pp.add_argument("model", nargs="?", default=None, help="GGUF file or GPTQ / AWQ checkpoint directory")
     pp.add_argument("--text", default=None, help="text file (default: a WikiText-2 test excerpt shipped with lowbit)")
     pp.add_argument("--ctx", type=int, default=512)
     pp.add_argument("--chunks", type=int, default=None)
     pp.add_argument("-t", "--threads", type=int, default=None)
     pp.add_argument("--json", action="store_true")
     b = sub.add_parser("bench", help="prompt processing and generation tokens/s, like llama-bench")
-    b.add_argument("model", nargs="?", default=None)
+    b.add_argument("model", nargs="?", default=None, help="GGUF file or GPTQ / AWQ checkpoint directory")
     b.add_argument("-p", "--n-prompt", type=int, default=512)
     b.add_argument("-n", "--n-gen", type=int, default=128)
     b.add_argument("-r", "--reps", type=int, default=1)

@@ -201,8 +201,13 @@ def dequantize(qt: QuantizedTensor, *, threads: int | None = None, isa: str | No
             raise ValueError(f"[{op}] out, threads and isa apply to CPU tensors only; got a tensor on {qt.device}")
         from . import cuda
         return cuda.dequantize(qt, stream=stream)
+    from .group import GroupQuantizedTensor
+    if isinstance(qt, GroupQuantizedTensor):
+        if out is not None:
+            raise ValueError(f"[{op}] out applies to QuantizedTensor only")
+        return qt.dequantize(threads=threads, isa=isa)
     if not isinstance(qt, QuantizedTensor):
-        raise TypeError(f"[{op}] expected a QuantizedTensor, got {type(qt).__name__}")
+        raise TypeError(f"[{op}] expected a QuantizedTensor or GroupQuantizedTensor, got {type(qt).__name__}")
     info = _type_table()[qt.qtype]
     k = qt.shape[-1]
     rows = _rows_of(qt.shape)
@@ -246,6 +251,9 @@ def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None
     product of a weight row with a quantized activation row, so results equal ggml's up to float
     rounding. Quantized dot types reject NaN and inf in x with ValueError.
 
+    A lowbit.GroupQuantizedTensor (GPTQ / AWQ groups) runs on its own kernels with float32 activations
+    and float32 sums (lowbit.group.group_matmul): no activation quantization.
+
     With w on the GPU (w.to("cuda")), lowbit.cuda.matmul runs it there: x numpy -> numpy, or x a CUDA
     torch/CuPy tensor (DLPack, no copy) -> a CudaArray; `stream` and `out` apply to that path only.
     """
@@ -260,8 +268,11 @@ def matmul(x, w: QuantizedTensor, *, threads: int | None = None, isa: str | None
     if _on_cuda(x):
         raise ValueError(f"[{op}] x is on the GPU but w is on the CPU; move w with w.to('cuda') "
                          f"or x to the host")
+    from .group import GroupQuantizedTensor, group_matmul
+    if isinstance(w, GroupQuantizedTensor):
+        return group_matmul(x, w, threads, isa)
     if not isinstance(w, QuantizedTensor):
-        raise TypeError(f"[{op}] w must be a QuantizedTensor, got {type(w).__name__}")
+        raise TypeError(f"[{op}] w must be a QuantizedTensor or GroupQuantizedTensor, got {type(w).__name__}")
     if len(w.shape) != 2:
         raise ValueError(f"[{op}] w must be 2-D (n, k), got shape {w.shape}")
     n, k = w.shape

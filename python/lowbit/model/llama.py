@@ -1,7 +1,7 @@
 """A Llama-family forward pass over lowbit's kernels, written to be read top to bottom.
 
 Covers llama, mistral, qwen2 (q/k/v bias) and granite (its four scalars): RMSNorm, RoPE (normal or
-NeoX pairing, linear scaling, llama-3 frequency factors), grouped-query attention with a KV cache,
+NeoX pairing, linear and YaRN scaling, llama-3 frequency factors), grouped-query attention with a KV cache,
 SwiGLU feed-forward, tied or separate output embeddings. Every weight matmul is `lowbit.matmul`
 on the stored quantized tensor: the model is never expanded to float in memory.
 
@@ -45,7 +45,10 @@ class Config:
     rope_base: float
     n_rot: int
     rope_neox: bool
-    rope_freq_scale: float = 1.0        # linear RoPE scaling: positions are multiplied by this
+    rope_freq_scale: float = 1.0        # 1/factor of linear or YaRN RoPE scaling
+    rope_yarn: bool = False             # YaRN: ramp between interpolated and original angles per pair
+    n_ctx_orig: int = 0                 # YaRN: the context the model was trained with before scaling
+    rope_attn_factor: float = 1.0       # rope.scaling.attn_factor: cos and sin are multiplied by it
     attention_scale: float = 0.0        # granite; 0 means 1/sqrt(head_dim)
     embedding_scale: float = 1.0        # granite
     residual_scale: float = 1.0         # granite
@@ -71,12 +74,12 @@ class Config:
                 raise ModelError("[model] per-layer head_count_kv is not supported")
             n_head_kv = n_head_kv[0]
         head_dim = int(md.get(f"{arch}.attention.key_length", n_embd // n_head))
-        scaling = md.get(f"{arch}.rope.scaling.type", "none")
-        freq_scale = 1.0
-        if scaling == "linear":
-            freq_scale = 1.0 / float(get("rope.scaling.factor"))
-        elif scaling not in ("none", None):
-            raise ModelError(f"[model] RoPE scaling {scaling!r} is not supported (only linear)")
+        # llama.cpp's defaults: no type key means linear, no factor means 1 (llama-model.cpp)
+        scaling = md.get(f"{arch}.rope.scaling.type", "linear")
+        factor = float(md.get(f"{arch}.rope.scaling.factor", md.get(f"{arch}.rope.scale_linear", 0.0)) or 0.0)
+        if scaling not in ("none", "linear", "yarn"):
+            raise ModelError(f"[model] RoPE scaling {scaling!r} is not supported (none, linear, yarn)")
+        freq_scale = float(np.float32(1) / np.float32(factor)) if factor and scaling != "none" else 1.0
         n_vocab = md.get(f"{arch}.vocab_size") or len(md.get("tokenizer.ggml.tokens", []))
         cfg = cls(
             arch=arch,
@@ -93,6 +96,9 @@ class Config:
             n_rot=int(md.get(f"{arch}.rope.dimension_count", head_dim)),
             rope_neox=arch in ROPE_NEOX_ARCHS,
             rope_freq_scale=freq_scale,
+            rope_yarn=scaling == "yarn",
+            n_ctx_orig=int(md.get(f"{arch}.rope.scaling.original_context_length", get("context_length"))),
+            rope_attn_factor=float(md.get(f"{arch}.rope.scaling.attn_factor", 1.0)),
         )
         if arch == "granite":
             cfg.attention_scale = float(md.get("granite.attention.scale", 0.0))
@@ -203,17 +209,47 @@ def rope_angles(cfg: Config, pos: np.ndarray, freqs: np.ndarray | None) -> tuple
     """cos and sin of theta_i = pos * freq_scale * base^(-2i/n_rot) / factor_i, each (T, n_rot/2).
 
     In float32 the way ggml builds its rope cache: theta starts at pos and is multiplied by
-    base^(-2/n_rot) once per pair, so the angles carry ggml's rounding too."""
+    base^(-2/n_rot) once per pair, so the angles carry ggml's rounding too. YaRN (ggml's rope_yarn):
+    pairs below the correction range keep the original angle, pairs above it are interpolated, a
+    linear ramp in between, and cos/sin grow by 1 + 0.1 ln(factor)."""
     half = cfg.n_rot // 2
-    theta_scale = np.float32(cfg.rope_base) ** np.float32(-2.0 / cfg.n_rot)
+    f32 = np.float32
+    theta_scale = f32(cfg.rope_base) ** f32(-2.0 / cfg.n_rot)
     steps = np.full((len(pos), half), theta_scale, np.float32)
     steps[:, 0] = pos.astype(np.float32)
     theta = np.cumprod(steps, axis=1, dtype=np.float32)  # sequential products, like ggml's loop
     if freqs is not None:
         theta = theta / freqs.astype(np.float32)
-    theta = (theta * np.float32(cfg.rope_freq_scale)).astype(np.float64)
+    mscale = f32(cfg.rope_attn_factor)
+    interp = theta * f32(cfg.rope_freq_scale)
+    if cfg.rope_yarn:
+        low, high = yarn_correction_dims(cfg)
+        y = (np.arange(half, dtype=np.float32) - low) / max(f32(0.001), high - low)
+        ramp = f32(1) - np.minimum(f32(1), np.maximum(f32(0), y))          # ext_factor 1: ramp_mix = ramp
+        theta = interp * (f32(1) - ramp) + theta * ramp
+        # llama-context.cpp divides attn_factor by 1 + 0.1 ln(factor) and ggml's rope_yarn multiplies
+        # it back, each rounded in float32 (so the product need not be exactly 1)
+        factor = f32(1) / f32(cfg.rope_freq_scale)
+        grow = f32(1) + f32(0.1) * np.log(factor)
+        attn = (grow if factor > 1 else f32(1)) * (f32(1) / grow) * mscale
+        mscale = attn * (f32(1) + f32(0.1) * np.log(f32(1) / f32(cfg.rope_freq_scale)))
+    else:
+        theta = interp
+    theta = theta.astype(np.float64)
     # glibc's cosf/sinf are (nearly always) correctly rounded; numpy's float32 versions are not
-    return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    cos, sin = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    if mscale != 1:
+        cos, sin = cos * mscale, sin * mscale
+    return cos, sin
+
+
+def yarn_correction_dims(cfg: Config) -> tuple[np.float32, np.float32]:
+    """ggml_rope_yarn_corr_dims with beta_fast 32, beta_slow 1 (llama.cpp's defaults): the pair
+    indices where YaRN's ramp starts and ends."""
+    def corr_dim(n_rot_turns: float) -> float:
+        return cfg.n_rot * math.log(cfg.n_ctx_orig / (n_rot_turns * 2 * math.pi)) / (2 * math.log(cfg.rope_base))
+    start, end = math.floor(corr_dim(32.0)), math.ceil(corr_dim(1.0))
+    return np.float32(max(0, start)), np.float32(min(cfg.n_rot - 1, end))
 
 
 def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, neox: bool, n_rot: int) -> np.ndarray:
