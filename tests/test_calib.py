@@ -357,7 +357,7 @@ def test_awq_input_statistics_cover_all_tokens(smollm2, monkeypatch):
     from lowbit.calib.block import FloatLayer, block_forward
     from lowbit.calib.sequential import embed_samples
     from lowbit.model.llama import rope_angles
-    f, model, tok = smollm2
+    _, model, _ = smollm2
     cfg = model.cfg
     X = embed_samples(model, np.random.default_rng(0).integers(0, 1000, (11, 24)))  # 11 > SAMPLE_BATCH
     cos, sin = rope_angles(cfg, np.arange(24), model.w.rope_freqs)
@@ -378,7 +378,7 @@ def test_sequential_float_inputs(smollm2):
     from lowbit.calib.grid import rtn
     from lowbit.calib.sequential import calibrate_sequential, embed_samples, run_blocks
     from lowbit.model.llama import rope_angles
-    f, model, tok = smollm2
+    f, model, _ = smollm2
     small = _first_layers(model, 2)
     tokens = np.random.default_rng(1).integers(0, 1000, (2, 16))
     cos, sin = rope_angles(model.cfg, np.arange(16), model.w.rope_freqs)
@@ -389,7 +389,7 @@ def test_sequential_float_inputs(smollm2):
     for float_inputs in (True, False):
         seen = []
 
-        def block(i, lw, X, cos_, sin_):
+        def block(i, lw, X, cos_, sin_, seen=seen):
             seen.append(X)
             out = lw.copy()
             qs = {n: rtn(spec, getattr(lw, n)) for n in ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")}

@@ -23,10 +23,15 @@ import types
 
 import numpy as np
 import pytest
-
 from lowbit.calib.gptq import gptq
 from lowbit.calib.grid import GridSpec, rtn
-from lowbit.io.gptq_awq import dequantize_grid, pack_awq, pack_gptq, unpack_awq, unpack_gptq
+from lowbit.io.gptq_awq import (
+    dequantize_grid,
+    pack_awq,
+    pack_gptq,
+    unpack_awq,
+    unpack_gptq,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -37,7 +42,7 @@ def _package_dir(package: str) -> str:
     spec = importlib.util.find_spec(package)  # finds the package without running its __init__
     if spec is None or not spec.submodule_search_locations:
         pytest.skip(f"{package} is not installed")
-    return list(spec.submodule_search_locations)[0]
+    return next(iter(spec.submodule_search_locations))
 
 
 def _import_without_package_init(package: str, module: str):
@@ -56,7 +61,7 @@ def _import_without_package_init(package: str, module: str):
             sys.modules[name] = stub
         try:
             return importlib.import_module(f"{package}.{module}")
-        except Exception as e:  # a missing optional dependency of theirs: not our failure
+        except Exception as e:  # noqa: BLE001 (a missing optional dependency of theirs: not our failure)
             pytest.skip(f"cannot import {package}.{module}: {type(e).__name__}: {e}")
     finally:
         for k in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
@@ -138,9 +143,9 @@ def _smollm2_checkpoint(tmp_path, method: str):
     from lowbit.calib.api import quantize_rtn
     from lowbit.calib.export import write_hf_dir
     from lowbit.io.gguf import open_gguf
+    from lowbit.io.hf import unpermute_qk
     from lowbit.model.default import default_model_path
     from lowbit.model.llama import LlamaModel
-    from lowbit.io.hf import unpermute_qk
     try:
         path = default_model_path()
     except FileNotFoundError as e:
@@ -182,7 +187,8 @@ HF = {"wq": "self_attn.q_proj", "wk": "self_attn.k_proj", "wv": "self_attn.v_pro
 def test_smollm2_gptq_checkpoint_read_by_autogptq(autogptq, tmp_path):
     pytest.importorskip("safetensors")
     out, expected = _smollm2_checkpoint(tmp_path, "gptq")
-    qc = json.load(open(os.path.join(out, "config.json")))["quantization_config"]
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as fh:
+        qc = json.load(fh)["quantization_config"]
     assert qc["quant_method"] == "gptq" and qc["bits"] == 4 and qc["group_size"] == 64
     st = _load_safetensors(out)
     for (i, name), w in expected.items():
@@ -195,7 +201,8 @@ def test_smollm2_gptq_checkpoint_read_by_autogptq(autogptq, tmp_path):
 def test_smollm2_awq_checkpoint_read_by_autoawq(awq_packing, tmp_path):
     pytest.importorskip("safetensors")
     out, expected = _smollm2_checkpoint(tmp_path, "awq")
-    qc = json.load(open(os.path.join(out, "config.json")))["quantization_config"]
+    with open(os.path.join(out, "config.json"), encoding="utf-8") as fh:
+        qc = json.load(fh)["quantization_config"]
     assert qc == {"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": True, "version": "gemm",
                   "modules_to_not_convert": None}
     st = _load_safetensors(out)

@@ -31,23 +31,26 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
 
-import numpy as np  # noqa: E402
-
-from lowbit.calib.api import quantize_gguf_calibrated, quantize_gptq, quantize_rtn  # noqa: E402
-from lowbit.calib.awq import quantize_awq  # noqa: E402
-from lowbit.calib.block import GGUF_NAME, LINEARS  # noqa: E402
-from lowbit.calib.data import calibration_windows  # noqa: E402
-from lowbit.calib.export import write_gguf_dir, write_hf_dir  # noqa: E402
-from lowbit.calib.grid import GridSpec  # noqa: E402
-from lowbit.calib.sequential import fake_quant_model  # noqa: E402
-from lowbit.imatrix import compute_imatrix, save_imatrix  # noqa: E402
-from lowbit.io.gguf import open_gguf  # noqa: E402
-from lowbit.mixes import quantize_model  # noqa: E402
-from lowbit.model.default import (default_calibration_path, default_model_path, default_text_path,  # noqa: E402
-                                  read_calibration_documents)
-from lowbit.model.llama import LlamaModel  # noqa: E402
-from lowbit.model.runtime import perplexity  # noqa: E402
-from lowbit.model.tokenizer import Tokenizer  # noqa: E402
+import numpy as np
+from lowbit.calib.api import quantize_gguf_calibrated, quantize_gptq, quantize_rtn
+from lowbit.calib.awq import quantize_awq
+from lowbit.calib.block import GGUF_NAME, LINEARS
+from lowbit.calib.data import calibration_windows
+from lowbit.calib.export import write_gguf_dir, write_hf_dir
+from lowbit.calib.grid import GridSpec
+from lowbit.calib.sequential import fake_quant_model
+from lowbit.imatrix import compute_imatrix, save_imatrix
+from lowbit.io.gguf import open_gguf
+from lowbit.mixes import quantize_model
+from lowbit.model.default import (
+    default_calibration_path,
+    default_model_path,
+    default_text_path,
+    read_calibration_documents,
+)
+from lowbit.model.llama import LlamaModel
+from lowbit.model.runtime import perplexity
+from lowbit.model.tokenizer import Tokenizer
 
 log = logging.getLogger("calib_table")
 MiB = 1024 * 1024
@@ -94,7 +97,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     os.makedirs(args.work, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
-    want = lambda row: only is None or row in only  # noqa: E731
+    want = lambda row: only is None or row in only
 
     f32_path = os.path.join(args.work, "smollm2-f32.gguf")
     if not os.path.exists(f32_path):

@@ -41,7 +41,7 @@ def quantize_gptq(model: llama.LlamaModel, source_file, tokens: np.ndarray, spec
     return calibrate_sequential(model, source_file, tokens, block, progress, info)
 
 
-def quantize_gguf_calibrated(model: llama.LlamaModel, source_file, tokens: np.ndarray, qtype: "str | dict[str, str]",
+def quantize_gguf_calibrated(model: llama.LlamaModel, source_file, tokens: np.ndarray, qtype: str | dict[str, str],
                              method: str = "gptq", damp: float = 0.01,
                              progress: Progress | None = None) -> CalibratedModel:
     """Every block linear straight into a GGUF type (qtype: one type for all, or a type per GGUF tensor

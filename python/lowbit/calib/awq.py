@@ -21,7 +21,7 @@ import numpy as np
 from .. import ops
 from ..model import llama
 from .block import FloatLayer, attention_part, block_forward, ffn_part
-from .grid import GridSpec, QuantizedLinear, check_group, fit, quantize, rtn
+from .grid import GridSpec, check_group, fit, quantize, rtn
 from .sequential import CalibratedModel, Progress, calibrate_sequential, run_blocks
 
 N_GRID = 20
