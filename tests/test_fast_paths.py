@@ -173,6 +173,17 @@ def test_quantize_matches_reference(isa, name):
         _assert_same_bytes(got, want, f"{isa} quantize {name} [{label}]")
 
 
+@pytest.mark.parametrize("name", ["q8_0", "q8_1"])
+@pytest.mark.parametrize("isa", FAST_ISAS)
+def test_activation_quantize_matches_reference(isa, name):
+    """matmul's fused activation quantizer (ggml's from_float + the a_ds pairs) against the reference."""
+    for label, x in _cases(name):
+        want, want_ds = lowbit._core.quantize_activations(x, name, "generic", True)
+        got, got_ds = lowbit._core.quantize_activations(x, name, isa, True)
+        _assert_same_bytes(got, want, f"{isa} activations {name} [{label}]")
+        _assert_same_bits(got_ds, want_ds, f"{isa} activation scales and sums {name} [{label}]")
+
+
 @pytest.mark.parametrize("name", [t for t in TYPES if INFO[t]["has_imatrix"]])
 @pytest.mark.parametrize("isa", FAST_ISAS)
 def test_quantize_imatrix_matches_reference(isa, name):

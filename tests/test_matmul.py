@@ -103,7 +103,7 @@ def test_value_families(qtype, dist):
             assert_close(_core.matmul(x, W.data, qtype, 19, k, 2, isa), want, bound, f"{qtype} {isa} {dist} m={m}")
 
 
-@pytest.mark.parametrize("qtype", ["q4_0", "q8_0", "q4_k", "q6_k", "iq4_xs", "f16"])
+@pytest.mark.parametrize("qtype", ["q4_0", "q4_1", "q8_0", "q4_k", "q6_k", "iq4_xs", "f16"])
 def test_thread_count_does_not_change_results(qtype):
     # m=200 with one tile of columns: more threads cut the rows into 2 or 3 slabs
     k = k_for(qtype, 4)
@@ -208,6 +208,22 @@ def test_non_finite_x():
     # float weights take x as it is (rounded): NaN flows through as IEEE says
     Wf = _w("f32")
     assert np.isnan(lowbit.matmul(x, Wf)[2]).all()
+
+
+@pytest.mark.parametrize("qtype", ["q4_0", "q4_1", "q4_k"])  # dot types q8_0, q8_1, q8_K
+@pytest.mark.parametrize("isa", ISAS)
+def test_non_finite_x_every_position(qtype, isa):
+    """The fused activation quantizers detect NaN / inf anywhere in a row (first, last, after a larger
+    value in the same block), on every ISA, and name the first bad row."""
+    W = lowbit.quantize(make_input("normal", 5, 256, seed=3), qtype)
+    for bad in (np.nan, np.inf, -np.inf):
+        for col in (0, 7, 31, 32, 255):
+            x = make_input("normal", 4, 256, seed=4)
+            x[1, (col + 1) % 256] = 1e30  # a larger finite value next to it
+            x[2, col] = bad
+            x[3, col] = bad
+            with pytest.raises(ValueError, match=r"\[matmul\] row 2 .*NaN or inf"):
+                _core.matmul(x, W.data, qtype, 5, 256, 2, isa)
 
 
 # ---- ggml itself --------------------------------------------------------------------------------

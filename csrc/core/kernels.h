@@ -42,6 +42,13 @@ struct GemmArgs {
 // that do not depend on the thread count.
 using gemm_fn = void (*)(const GemmArgs& args);
 
+// matmul's activation quantization for the dot types q8_0 / q8_1 (ggml's CPU from_float, spec:
+// ref/act_q8.cpp) fused with the a_ds pairs. x: (k,) f32 one row; y: row_bytes(dot, k) bytes;
+// ds: (k / act_group(dot), 2) f32 as GemmArgs::a_ds. Returns false when x holds NaN or inf (y and ds
+// are then meaningless but written without undefined behaviour): the finiteness check rides along
+// instead of costing a pass of its own. No generic slot: matmul.cpp composes the reference.
+using quantize_act_fn = bool (*)(const float* x, void* y, float* ds, int64_t k);
+
 // Activations per {d, s} pair of GemmArgs::a_ds: 32 for q8_0 / q8_1 (one per block), 16 for q8_K (one
 // per bsum), 0 for the float dot types (no a_ds).
 int act_group(QType dot_type);
@@ -51,6 +58,7 @@ struct TypeKernels {
     dequantize_row_fn dequantize_row = nullptr;
     vec_dot_fn vec_dot = nullptr;  // reference only (the spec of the dot product)
     gemm_fn gemm = nullptr;
+    quantize_act_fn quantize_act = nullptr;  // dot types only (q8_0, q8_1)
 };
 
 enum class Isa : int { GENERIC = 0, AVX2 = 1, AVX512 = 2, COUNT };
@@ -82,6 +90,7 @@ Isa default_isa();
 quantize_row_fn resolve_quantize(QType t, Isa cap, Isa* chosen = nullptr);
 dequantize_row_fn resolve_dequantize(QType t, Isa cap, Isa* chosen = nullptr);
 gemm_fn resolve_gemm(QType t, Isa cap, Isa* chosen = nullptr);
+quantize_act_fn resolve_quantize_act(QType t, Isa cap, Isa* chosen = nullptr);
 
 // matmul kernels of each ISA, registered into that ISA's table (defined next to the kernels).
 void register_matmul_generic(KernelTable& t);

@@ -3,6 +3,8 @@
 #include "../ref/ref.h"
 
 #include <algorithm>
+#include <atomic>
+#include <limits>
 #include <functional>
 #include <cstdlib>
 #include <memory>
@@ -70,37 +72,61 @@ Buffer alloc_buffer(size_t bytes) {
 // NaN / inf, or -1.
 int64_t quantize_activations(const float* x, int64_t m, int64_t k, QType dot, Isa isa, uint8_t* a, int64_t a_rb,
                              float* ds, int threads) {
+    const int g = act_group(dot);
+    if (const quantize_act_fn fused = resolve_quantize_act(dot, isa)) {
+        // The ISA's from_float writes the levels and the a_ds pairs in one pass over the row.
+        const int64_t ds_row = (k / g) * 2;
+        std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};
+        ThreadPool::global().parallel_for(m, threads, [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) {
+                if (fused(x + r * k, a + r * a_rb, ds + r * ds_row, k)) continue;
+                int64_t cur = bad.load();
+                while (r < cur && !bad.compare_exchange_weak(cur, r)) {}
+            }
+        });
+        const int64_t b = bad.load();
+        return b == std::numeric_limits<int64_t>::max() ? -1 : b;
+    }
     // q8_0 / q8_1 as ggml's CPU mul_mat quantizes activations (not the storage rounding); the rest
     // (q8_K, f16, bf16, f32) are the same in both.
     quantize_row_fn quant = resolve_quantize(dot, isa);
     if (dot == QType::Q8_0) quant = ref::quantize_act_row_q8_0;
     if (dot == QType::Q8_1) quant = ref::quantize_act_row_q8_1;
-    const int g = act_group(dot);
     std::function<void(int64_t)> scales_and_sums;
     if (g) scales_and_sums = [&](int64_t r) { act_scales_and_sums(dot, a + r * a_rb, k, ds + r * (k / g) * 2); };
     return quantize_rows(quant, x, m, k, a, a_rb, nullptr, type_info(dot).is_quantized, threads, scales_and_sums);
 }
 
-// How the (m, n) output is cut into gemm calls. Few rows: one slab of weight rows per thread, each
-// streamed once past all m activation rows. Many rows: 64 weight rows per tile (the SIMD kernels
-// unpack them into L2 once and reuse them for every row of the tile); rows split into near-equal
-// slabs of at most 1024 (a slab's activations stay in L3), more slabs only when there are too few
-// tiles to keep every thread busy. A slab never has fewer than kMinSlab rows, so a kernel that picks
-// its strategy from its m sees the same m whatever the thread count: results do not depend on it.
+// How the (m, n) output is cut among the threads. Few rows: one slab of weight rows per thread,
+// each streamed once past all m activation rows. Many rows: the rows are cut into near-equal slabs of
+// at most 1024 (a slab's activations stay in L3), and the work, slab by slab and 16 weight columns
+// (one AVX-512 panel, two AVX2 ones) at a time, is dealt out in equal contiguous runs: each thread
+// gets one gemm call per slab it touches, and the kernel unpacks its columns 64 at a time and reuses
+// them for every row of the slab. Equal runs rather than fixed 64-column tiles: SmolLM2's n = 192 or
+// 576 make 3 or 9 such tiles, which 2 threads split 2:1 or 5:4. Slabs are added (more unpacking)
+// only when there are too few column units to balance the threads. A slab never has fewer than
+// kMinSlab rows, so a kernel that picks its strategy from its m sees the same m whatever the thread
+// count: results do not depend on it (the column split never changes a result).
 struct Tiling {
-    int64_t m_slabs, n_tile;
+    int64_t m_slabs;
+    int64_t n_unit;  // columns per unit of work
+    int64_t units;   // m_slabs * units per slab
 };
 
 constexpr int64_t kFewRows = 8;
 constexpr int64_t kMinSlab = 64;
+constexpr int64_t kColumnUnit = 16;
 
 Tiling choose_tiling(int64_t m, int64_t n, int threads) {
     auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
-    if (m <= kFewRows) return {1, std::min(n, ceil_div(ceil_div(n, threads), 16) * 16)};
-    const int64_t n_tile = 64, n_tiles = ceil_div(n, n_tile);
+    if (m <= kFewRows) {
+        const int64_t n_unit = std::min(n, ceil_div(ceil_div(n, threads), 16) * 16);
+        return {1, n_unit, ceil_div(n, n_unit)};
+    }
+    const int64_t per_slab = ceil_div(n, kColumnUnit);
     int64_t slabs = ceil_div(m, 1024);
-    while (n_tiles * slabs < 4 * threads && m / (slabs + 1) >= kMinSlab) ++slabs;
-    return {slabs, n_tile};
+    while (per_slab * slabs < 8 * threads && m / (slabs + 1) >= kMinSlab) ++slabs;
+    return {slabs, kColumnUnit, slabs * per_slab};
 }
 
 }  // namespace
@@ -142,22 +168,26 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
     }
 
     const Tiling tl = choose_tiling(m, n, threads);
-    const int64_t n_tiles = (n + tl.n_tile - 1) / tl.n_tile;
+    const int64_t per_slab = tl.units / tl.m_slabs;
     const int g = act_group(dot);
     const int64_t ds_row = g ? (k / g) * 2 : 0;
-    ThreadPool::global().parallel_for(tl.m_slabs * n_tiles, threads, [&](int64_t t0, int64_t t1) {
-        for (int64_t tile = t0; tile < t1; ++tile) {
-            const int64_t slab = tile / n_tiles, j0 = (tile % n_tiles) * tl.n_tile;
+    // One gemm call per slab that the run [u0, u1) of units touches.
+    ThreadPool::global().parallel_for(tl.units, threads, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1;) {
+            const int64_t slab = u / per_slab, first = u % per_slab;
+            const int64_t last = std::min(u1 - slab * per_slab, per_slab);  // one past, within the slab
+            const int64_t j0 = first * tl.n_unit, j1 = std::min(n, last * tl.n_unit);
             const int64_t i0 = m * slab / tl.m_slabs, i1 = m * (slab + 1) / tl.m_slabs;
             GemmArgs q = p;
             q.m = i1 - i0;
-            q.n = std::min(tl.n_tile, n - j0);
+            q.n = j1 - j0;
             q.w = static_cast<const uint8_t*>(p.w) + j0 * p.w_row_bytes;
             q.a = static_cast<const uint8_t*>(p.a) + i0 * p.a_row_bytes;
             q.a_ds = p.a_ds ? p.a_ds + i0 * ds_row : nullptr;
             q.c = y + i0 * n + j0;
             q.ldc = n;
             gemm(q);
+            u = slab * per_slab + last;
         }
     });
 }

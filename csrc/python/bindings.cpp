@@ -11,6 +11,7 @@
 
 #include "../core/bandwidth.h"
 #include "../core/kernels.h"
+#include "../core/matmul.h"
 #include "../core/quantize_rows.h"
 #include "../core/thread_pool.h"
 #include "../core/types.h"
@@ -181,7 +182,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("threads") = 0, py::arg("isa") = "");
     m.def("dequantize", &dequantize, py::arg("data"), py::arg("qtype"), py::arg("k"), py::arg("threads") = 0,
           py::arg("isa") = "", py::arg("out") = py::none());
-    m.def("quantize_activations", [](py::array x_obj, const std::string& type_name) {
+    m.def("quantize_activations", [](py::array x_obj, const std::string& type_name, const std::string& isa_name,
+                                     bool with_ds) -> py::object {
         // x: (rows, k) f32 -> (rows, row_bytes): lowbit.matmul's activation quantization (tests compare
         // it with ggml's CPU from_float).
         const TypeInfo& ti = type_or_throw("quantize_activations", type_name);
@@ -194,10 +196,31 @@ PYBIND11_MODULE(_core, m) {
         if (k % 32) throw std::invalid_argument("[quantize_activations] k must be a multiple of 32");
         const int64_t rb = row_bytes(ti, k);
         py::array_t<uint8_t> out({rows, rb});
+        // isa: "generic" is the reference; a SIMD ISA runs matmul's fused kernel (levels and a_ds pairs),
+        // whose bytes tests compare with the reference's.
+        Isa isa = Isa::GENERIC;
+        if (!parse_isa(isa_name, &isa) || !isa_supported(isa))
+            throw std::invalid_argument("[quantize_activations] unknown or unsupported isa '" + isa_name + "'");
+        const quantize_act_fn fused = resolve_quantize_act(ti.type, isa);
         auto fn = ti.type == QType::Q8_0 ? ref::quantize_act_row_q8_0 : ref::quantize_act_row_q8_1;
-        for (int64_t r = 0; r < rows; ++r) fn(x.data() + r * k, out.mutable_data() + r * rb, k, nullptr);
-        return out;
-    });
+        py::array_t<float> ds({rows, k / 32 * 2});
+        for (int64_t r = 0; r < rows; ++r) {
+            if (!row_is_finite(x.data() + r * k, k))
+                throw std::invalid_argument("[quantize_activations] row " + std::to_string(r) + " has NaN or inf");
+            uint8_t* y = out.mutable_data() + r * rb;
+            float* ds_r = ds.mutable_data() + r * (k / 32 * 2);
+            if (fused) {
+                if (!fused(x.data() + r * k, y, ds_r, k))
+                    throw std::logic_error("[quantize_activations] the fused kernel reported a finite row as bad");
+            } else {
+                fn(x.data() + r * k, y, k, nullptr);
+                act_scales_and_sums(ti.type, y, k, ds_r);
+            }
+        }
+        if (with_ds) return py::make_tuple(out, ds);
+        return std::move(out);
+    }, py::arg("x"), py::arg("qtype"), py::arg("isa") = "generic", py::arg("with_ds") = false,
+       "(rows, row_bytes) levels, and with with_ds the (rows, k/32 * 2) a_ds pairs matmul's kernels read.");
     m.def("cpu_info", &cpu_info);
     m.def("default_num_threads", &default_num_threads);
     m.def("read_bandwidth", [](int64_t nbytes, int threads, int repeats) {

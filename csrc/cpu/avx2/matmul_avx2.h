@@ -36,6 +36,10 @@ LOWBIT_AVX2_GEMV(q6_k)
 LOWBIT_AVX2_GEMV(iq4_xs)
 #undef LOWBIT_AVX2_GEMV
 
+// matmul's activation quantization, with the a_ds pairs (matmul_act.cpp).
+bool quantize_act_q8_0(const float* x, void* y, float* ds, int64_t k);
+bool quantize_act_q8_1(const float* x, void* y, float* ds, int64_t k);
+
 // Float weights, every m (matmul_float.cpp).
 void gemm_f32(const GemmArgs& p);
 void gemm_f16(const GemmArgs& p);

@@ -129,6 +129,42 @@ void gemv_row(const GemmArgs& p, int64_t j, int64_t i0) {
     for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j] = out[i];
 }
 
+// The _1 types (q4_1, q5_1) against one activation row, the decode case. gemv_row spends most of
+// such a block on its two f16: two broadcasts, two conversions, two multiplies and a second FMA on the
+// accumulator chain, which kept q4_1 compute-bound (74% of the read bandwidth at 28672 x 4096, where
+// q4_0 exceeds it). Here the block's (d_w, m_w) dword converts once to [d_w, m_w, d_w, m_w, ...], one
+// multiply by the activation's [d_a, s_a] pair gives [d_w d_a, m_w s_a, ...], whose even lanes scale
+// the block dot and which is added whole to a second accumulator: every odd lane of that one sums
+// the min terms m_w * s_a (the same sum in each), read from lane 1 at the end.
+template <class D, class T, int S>
+void gemv_row_min_1(const GemmArgs& p, int64_t j, int64_t i0) {
+    const int64_t nb = p.k / 32;
+    const auto* w = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes);
+    const auto* a = reinterpret_cast<const typename T::A*>(static_cast<const uint8_t*>(p.a) + i0 * p.a_row_bytes);
+    const double* ds = reinterpret_cast<const double*>(p.a_ds + i0 * nb * 2);
+    __m256 acc[S], acc_min[S];
+    LOWBIT_UNROLL for (int r = 0; r < S; ++r) acc[r] = acc_min[r] = _mm256_setzero_ps();
+    auto block = [&](int64_t b, __m256& acc_r, __m256& min_r) {
+        int32_t dm32;
+        std::memcpy(&dm32, &w[b], 4);
+        const __m256 dm = _mm256_cvtph_ps(_mm_set1_epi32(dm32));
+        const __m256 v = _mm256_mul_ps(dm, _mm256_castpd_ps(_mm256_broadcast_sd(ds + b)));  // d*da, m*sa, ...
+        min_r = _mm256_add_ps(min_r, v);
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs));
+        const __m256 lanes = _mm256_cvtepi32_ps(D::dot4(T::unpack(w[b]).q, av));
+        acc_r = _mm256_fmadd_ps(lanes, _mm256_permute_ps(v, 0), acc_r);
+    };
+    int64_t b = 0;
+    for (; b + S <= nb; b += S) LOWBIT_UNROLL for (int r = 0; r < S; ++r) block(b + r, acc[r], acc_min[r]);
+    for (; b < nb; ++b) block(b, acc[0], acc_min[0]);
+    LOWBIT_UNROLL for (int r = 1; r < S; ++r) {
+        acc[0] = _mm256_add_ps(acc[0], acc[r]);
+        acc_min[0] = _mm256_add_ps(acc_min[0], acc_min[r]);
+    }
+    // every odd lane of acc_min holds the same sum of m_w * s_a
+    p.c[i0 * p.ldc + j] = hsum_ps(acc[0]) + _mm_cvtss_f32(_mm_movehdup_ps(_mm256_castps256_ps128(acc_min[0])));
+}
+
 // Weight rows in chunks that stay in L2 while up to 4 activation rows at a time pass over them.
 template <class D, class T>
 void gemv(const GemmArgs& p) {
@@ -137,7 +173,12 @@ void gemv(const GemmArgs& p) {
         const int64_t j1 = std::min(p.n, j0 + kChunk);
         for (int64_t i0 = 0; i0 < p.m; i0 += 4)
             for (int64_t j = j0; j < j1; ++j) switch (std::min<int64_t>(4, p.m - i0)) {
-                    case 1: gemv_row<D, T, 1, 4>(p, j, i0); break;
+                    case 1:
+                        if constexpr (T::kMin)
+                            gemv_row_min_1<D, T, 4>(p, j, i0);
+                        else
+                            gemv_row<D, T, 1, 4>(p, j, i0);
+                        break;
                     case 2: gemv_row<D, T, 2, 2>(p, j, i0); break;
                     case 3: gemv_row<D, T, 3, 1>(p, j, i0); break;
                     default: gemv_row<D, T, 4, 1>(p, j, i0); break;

@@ -23,6 +23,8 @@ void gemm_by_rows(const GemmArgs& p) {
 
 void register_matmul_avx2(KernelTable& t) {
     auto set = [&](QType q, gemm_fn f) { t.types[static_cast<int>(q)].gemm = f; };
+    t.types[static_cast<int>(QType::Q8_0)].quantize_act = avx2::quantize_act_q8_0;
+    t.types[static_cast<int>(QType::Q8_1)].quantize_act = avx2::quantize_act_q8_1;
     set(QType::F32, avx2::gemm_f32);
     set(QType::F16, avx2::gemm_f16);
     set(QType::BF16, avx2::gemm_bf16);
