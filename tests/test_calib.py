@@ -347,3 +347,74 @@ def test_cli_gptq_rtn_and_errors(smollm2, tmp_path, capsys):
     assert "not an empty directory" in capsys.readouterr().err
     assert main(["awq", f.path, str(tmp_path / "bad"), "--group-size", "64", "--format", "gguf"]) == 1
     assert "no GGUF type" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_awq_input_statistics_cover_all_tokens(smollm2, monkeypatch):
+    """AutoAWQ's x_mean is over every calibration token and its clip search takes every
+    (N // n_sample_token)-th token; collected batch by batch they equal the statistics of all inputs at once."""
+    from lowbit.calib import awq
+    from lowbit.calib.block import FloatLayer, block_forward
+    from lowbit.calib.sequential import embed_samples
+    from lowbit.model.llama import rope_angles
+    _, model, _ = smollm2
+    cfg = model.cfg
+    X = embed_samples(model, np.random.default_rng(0).integers(0, 1000, (11, 24)))  # 11 > SAMPLE_BATCH
+    cos, sin = rope_angles(cfg, np.arange(24), model.w.rope_freqs)
+    lw = FloatLayer.from_layer(model.w.layers[0])
+    A = {}
+    block_forward(cfg, lw, X, cos, sin, lambda name, a: A.__setitem__(name, a.reshape(-1, a.shape[-1])))
+    monkeypatch.setattr(awq, "CLIP_TOKENS", 10)   # 264 tokens: every 26th
+    x_mean, clip_x = awq.input_statistics(cfg, lw, X, cos, sin)
+    for name, a in A.items():
+        np.testing.assert_allclose(x_mean[name], np.abs(a).mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(clip_x[name], a[::26], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sequential_float_inputs(smollm2):
+    """float_inputs: block i sees the float blocks' outputs (AWQ's reference code), not the quantized ones."""
+    from lowbit.calib.block import FloatLayer
+    from lowbit.calib.grid import rtn
+    from lowbit.calib.sequential import calibrate_sequential, embed_samples, run_blocks
+    from lowbit.model.llama import rope_angles
+    f, model, _ = smollm2
+    small = _first_layers(model, 2)
+    tokens = np.random.default_rng(1).integers(0, 1000, (2, 16))
+    cos, sin = rope_angles(model.cfg, np.arange(16), model.w.rope_freqs)
+    X0 = embed_samples(small, tokens)
+    float0 = FloatLayer.from_layer(small.w.layers[0])
+    spec = GridSpec(2, 64, False)
+
+    for float_inputs in (True, False):
+        seen = []
+
+        def block(i, lw, X, cos_, sin_, seen=seen):
+            seen.append(X)
+            out = lw.copy()
+            qs = {n: rtn(spec, getattr(lw, n)) for n in ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")}
+            for n, q in qs.items():
+                setattr(out, n, q.dequantize())
+            return qs, out
+
+        res = calibrate_sequential(small, f, tokens, block, float_inputs=float_inputs)
+        layer0 = float0 if float_inputs else res.layers[0]
+        np.testing.assert_allclose(seen[1], run_blocks(model.cfg, layer0, X0, cos, sin), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_gguf_calibrated_type_per_tensor(smollm2):
+    from lowbit.calib.api import quantize_gguf_calibrated
+    from lowbit.calib.block import GGUF_NAME
+    from lowbit.calib.data import calibration_windows
+    f, model, tok = smollm2
+    small = _first_layers(model, 1)
+    tokens = calibration_windows(tok, 2, 64)
+    types = {f"blk.0.{g}.weight": "q5_0" for g in GGUF_NAME.values()}
+    types["blk.0.ffn_down.weight"] = "q6_k"
+    res = quantize_gguf_calibrated(small, f, tokens, types)
+    assert {n: q.qtype for n, q in res.quantized[0].items()} == {
+        n: ("q6_k" if n == "w_down" else "q5_0") for n in GGUF_NAME}
+    del types["blk.0.attn_k.weight"]
+    with pytest.raises(ValueError, match="no type given for blk.0.attn_k.weight"):
+        quantize_gguf_calibrated(small, f, tokens, types)

@@ -46,3 +46,45 @@ def test_gptq_and_awq_beat_rtn_on_smollm2():
     assert np.isfinite([p_rtn, p_gptq, p_awq]).all()
     assert p_gptq < 0.95 * p_rtn
     assert p_awq < 0.95 * p_rtn
+
+
+# The w4 bar: the perplexity increase over the float reference of GPTQ (act-order) and of AWQ at
+# most 0.7x round-to-nearest's. At 16 x 256 tokens and 2 chunks GPTQ lands at 0.70x (too close to call),
+# so this runs at the README's setting: 32 C4 windows of 256 tokens (AWQ's scale search scoring 4 of
+# them), 4 chunks of 512. Measured (1 thread): reference 22.745, RTN 29.641, GPTQ 26.622 (0.56x),
+# AWQ 27.312 (0.66x).
+W4_SAMPLES, W4_SEQ_LEN, W4_CHUNKS, W4_SEARCH = 32, 256, 4, 4
+
+
+@pytest.mark.slow
+def test_w4_gptq_and_awq_within_0_7x_of_rtn_increase():
+    from lowbit.calib.sequential import fake_quant_model
+    from lowbit.io.gguf import open_gguf
+    from lowbit.model.llama import LlamaModel
+    from lowbit.model.tokenizer import Tokenizer
+    try:
+        path = default_model_path()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    with open_gguf(path) as f:
+        model, tok = LlamaModel.from_gguf(f), Tokenizer.from_gguf_metadata(f.metadata)
+        with open(default_text_path(), encoding="utf-8") as fh:
+            ids = tok.encode(fh.read(), add_bos=None, parse_special=False)
+        tokens = calibration_windows(tok, W4_SAMPLES, W4_SEQ_LEN)
+
+        def ppl(m):
+            return perplexity(m, ids, n_ctx=512, n_chunks=W4_CHUNKS).ppl
+
+        spec = GridSpec(4, GROUP, sym=False)
+        t0 = time.perf_counter()
+        p_ref = ppl(fake_quant_model(model, None))
+        p_rtn = ppl(quantize_rtn(model, f, spec).to_llama_model())
+        p_gptq = ppl(quantize_gptq(model, f, tokens, spec, act_order=True).to_llama_model())
+        p_awq = ppl(quantize_awq(model, f, tokens, 4, GROUP, zero_point=True, search_samples=W4_SEARCH).to_llama_model())
+        rtn_inc = p_rtn - p_ref
+        print(f"\nw4 g{GROUP}, {W4_SAMPLES} x {W4_SEQ_LEN} tokens, {W4_CHUNKS} chunks: reference {p_ref:.3f}, "
+              f"RTN {p_rtn:.3f}, GPTQ {p_gptq:.3f} ({(p_gptq - p_ref) / rtn_inc:.2f}x), AWQ {p_awq:.3f} "
+              f"({(p_awq - p_ref) / rtn_inc:.2f}x) ({time.perf_counter() - t0:.0f} s)")
+    assert rtn_inc > 1.0
+    assert p_gptq - p_ref <= 0.7 * rtn_inc
+    assert p_awq - p_ref <= 0.7 * rtn_inc

@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     _calib_args(aw)
     aw.add_argument("--bits", type=int, choices=[4], default=4)
     aw.add_argument("--zero-point", action=argparse.BooleanOptionalAction, default=True)
-    aw.add_argument("--search-samples", type=int, default=None, help="samples the scale/clip searches use (default all)")
+    aw.add_argument("--search-samples", type=int, default=None, help="samples the scale search scores (default all; mean |x| and the clip search use all)")
     cp = sub.add_parser("compare", help="quantize to several mixes and measure size, quality and speed here")
     cp.add_argument("model", nargs="?", default=None, help="GGUF model (default: SmolLM2-135M-Instruct)")
     cp.add_argument("--types", default="Q8_0,Q6_K,Q5_K_M,Q4_K_M,Q4_0,Q3_K_M,Q2_K", help="comma-separated mixes")

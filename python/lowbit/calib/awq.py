@@ -21,8 +21,8 @@ import numpy as np
 from .. import ops
 from ..model import llama
 from .block import FloatLayer, attention_part, block_forward, ffn_part
-from .grid import GridSpec, QuantizedLinear, check_group, fit, quantize, rtn
-from .sequential import CalibratedModel, Progress, calibrate_sequential
+from .grid import GridSpec, check_group, fit, quantize, rtn
+from .sequential import CalibratedModel, Progress, calibrate_sequential, run_blocks
 
 N_GRID = 20
 MAX_SHRINK = 0.5
@@ -70,13 +70,12 @@ def search_scale(spec: GridSpec, x_mean: np.ndarray, names: list[str], lw: Float
 
 def search_clip(spec: GridSpec, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Per (row, group) clip value max|w| * (1 - i/20), i < 10, minimizing the mean squared error of
-    the group's partial dot products x_g . w_g over the sampled tokens. w: (n, k); x: (N, k).
+    the group's partial dot products x_g . w_g over the sampled tokens. w: (n, k); x: (N, k), the
+    clip_inputs subsample.
     Returns the clipped weights."""
     n, k = w.shape
     width = spec.width(k)
     ng = k // width
-    if x.shape[0] > CLIP_TOKENS:
-        x = x[:: x.shape[0] // CLIP_TOKENS][:CLIP_TOKENS]
     xg = np.ascontiguousarray(x.reshape(x.shape[0], ng, width).transpose(1, 0, 2))   # (ng, N, gs)
     wg = w.reshape(n, ng, width)                                                     # (n, ng, gs)
 
@@ -97,16 +96,37 @@ def search_clip(spec: GridSpec, w: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.clip(wg, -best_max, best_max).reshape(n, k)
 
 
+def input_statistics(cfg: llama.Config, lw: FloatLayer, X: np.ndarray, cos, sin) -> tuple[dict, dict]:
+    """What AutoAWQ takes from all calibration tokens, for every linear's input: mean |x| per input column
+    (the scale search's x_mean) and the clip search's tokens, every (N // CLIP_TOKENS)-th of the N tokens
+    (its n_sample_token subsample). Collected batch by batch, so only the subsample is held."""
+    sums: dict[str, np.ndarray] = {}
+    picked: dict[str, list] = {}
+    seen: dict[str, int] = {}
+    n_tokens = X.shape[0] * X.shape[1]
+    step = max(1, n_tokens // CLIP_TOKENS)
+
+    def hook(name: str, a: np.ndarray) -> None:
+        a = a.reshape(-1, a.shape[-1])
+        s = np.abs(a).sum(axis=0, dtype=np.float64)
+        sums[name] = sums[name] + s if name in sums else s
+        first = seen.get(name, 0)
+        picked.setdefault(name, []).append(np.array(a[(-first) % step::step], np.float32))
+        seen[name] = first + len(a)
+
+    run_blocks(cfg, lw, X, cos, sin, hook)
+    x_mean = {k: (v / n_tokens).astype(np.float32) for k, v in sums.items()}
+    return x_mean, {k: np.concatenate(v) for k, v in picked.items()}
+
+
 def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, cos, sin,
               search_samples: int, gguf_type: str | None = None) -> tuple[dict, FloatLayer, dict]:
     """AWQ on one block: X (S, T, d) block inputs. Returns (quantized linears, the scaled float layer with
     quantized linears, search log)."""
-    # the inputs of every linear, on the samples used for the searches: (S, T, k) each
+    x_mean, clip_x = input_statistics(cfg, lw, X, cos, sin)
+    # the inputs of every linear on the samples the scale search scores: (S, T, k) each
     A: dict[str, np.ndarray] = {}
     block_forward(cfg, lw, X[:search_samples], cos, sin, lambda name, a: A.__setitem__(name, np.array(a, np.float32)))
-
-    def x_mean(a):
-        return np.abs(a.reshape(-1, a.shape[-1])).astype(np.float64).mean(axis=0).astype(np.float32)
 
     def attn_run(layer):
         return attention_part(cfg, layer, A["attn_in"], cos, sin)
@@ -127,7 +147,7 @@ def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, 
 
     found, log = [], {}
     for prev, names, inp, run in groups:
-        s, ratio, loss = search_scale(spec, x_mean(A[inp]), names, lw, run, run(lw))
+        s, ratio, loss = search_scale(spec, x_mean[inp], names, lw, run, run(lw))
         found.append((prev, names, inp, s))
         log[f"{prev}->{'/'.join(names)}"] = {"ratio": ratio, "loss": loss}
 
@@ -142,14 +162,14 @@ def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, 
                 out.bv = out.bv / s
         for n in names:
             setattr(out, n, getattr(out, n) * s)
-        A[inp] = A[inp] / s
+        clip_x[inp] = clip_x[inp] / s
 
     qs = {}
     for name, inp in (("wq", "attn_in"), ("wk", "attn_in"), ("wv", "attn_in"), ("wo", "attn_out"),
                       ("w_gate", "ffn_in"), ("w_up", "ffn_in"), ("w_down", "down_in")):
         w = getattr(out, name)
         if name not in ("wq", "wk"):  # q/k errors are amplified by the softmax; AutoAWQ leaves them unclipped
-            w = search_clip(spec, w, A[inp].reshape(-1, w.shape[1]))
+            w = search_clip(spec, w, clip_x[inp])
         w = np.ascontiguousarray(w, np.float32)
         # into a GGUF type: llama.cpp's rounding of the scaled, clipped weights
         qs[name] = ops.quantize(w, gguf_type) if gguf_type else rtn(spec, w)
@@ -159,10 +179,12 @@ def awq_block(cfg: llama.Config, spec: GridSpec, lw: FloatLayer, X: np.ndarray, 
 
 def quantize_awq(model: llama.LlamaModel, source_file, tokens: np.ndarray, bits: int = 4,
                  group_size: int = 128, zero_point: bool = True, search_samples: int | None = None,
-                 gguf_type: str | None = None, min_grid: bool = False,
+                 gguf_type: str | None = None, min_grid: bool = False, float_inputs: bool = True,
                  progress: Progress | None = None) -> CalibratedModel:
     """AWQ on every block, sequentially. tokens: (samples, seq_len). search_samples: how many of the
-    samples the searches evaluate (default all; fewer is faster). gguf_type: write the scaled and clipped
+    samples the scale search scores (default all; fewer is faster; mean |x| and the clip search always
+    use all). float_inputs: each block's inputs are the outputs of the float (unquantized) blocks before
+    it, as in AutoAWQ and llm-awq (False: the quantized blocks' outputs, GPTQ's sequential mode). gguf_type: write the scaled and clipped
     linears into this GGUF type instead of the group grid. min_grid: the zero point as a float16 offset
     (w = d*q + m, GGUF Q4_1's form) instead of an integer."""
     cfg = model.cfg
@@ -178,7 +200,8 @@ def quantize_awq(model: llama.LlamaModel, source_file, tokens: np.ndarray, bits:
         return qs, out
 
     info = {"method": "awq", "bits": bits, "group_size": group_size, "zero_point": zero_point,
-            "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "search_samples": n_search, "gguf_type": gguf_type}
-    res = calibrate_sequential(model, source_file, tokens, block, progress, info)
+            "samples": int(tokens.shape[0]), "seq_len": int(tokens.shape[1]), "search_samples": n_search,
+            "gguf_type": gguf_type, "float_inputs": float_inputs}
+    res = calibrate_sequential(model, source_file, tokens, block, progress, info, float_inputs=float_inputs)
     res.info["search"] = logs
     return res

@@ -101,8 +101,9 @@ def accumulate_hessians(cfg: llama.Config, lw: FloatLayer, X: np.ndarray, cos, s
 
 def calibrate_sequential(model: llama.LlamaModel, source_file, tokens: np.ndarray,
                          quantize_block: BlockQuantizer, progress: Progress | None = None,
-                         info: dict | None = None) -> CalibratedModel:
-    """Run quantize_block on each block in turn with the inputs the quantized earlier blocks produce."""
+                         info: dict | None = None, float_inputs: bool = False) -> CalibratedModel:
+    """Run quantize_block on each block in turn with the inputs the quantized earlier blocks produce
+    (float_inputs: the inputs the float earlier blocks produce instead, as AWQ's reference code does)."""
     cfg = model.cfg
     T = tokens.shape[1]
     if T > cfg.n_ctx_train:
@@ -114,7 +115,7 @@ def calibrate_sequential(model: llama.LlamaModel, source_file, tokens: np.ndarra
     for i in range(cfg.n_layer):
         lw = FloatLayer.from_layer(model.w.layers[i])
         qs, lq = quantize_block(i, lw, X, cos, sin)
-        X = run_blocks(cfg, lq, X, cos, sin)
+        X = run_blocks(cfg, lw if float_inputs else lq, X, cos, sin)
         if not np.all(np.isfinite(X)):
             raise ValueError(f"[calibrate] block {i} produced non-finite activations")
         res.quantized.append(qs)
