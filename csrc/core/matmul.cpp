@@ -1,4 +1,7 @@
 #include "matmul.h"
+#ifndef LOWBIT_GEMV_BYTES
+#define LOWBIT_GEMV_BYTES (64 << 10)
+#endif
 
 #include "../ref/ref.h"
 
@@ -116,6 +119,7 @@ struct Tiling {
 constexpr int64_t kFewRows = 8;
 constexpr int64_t kMinSlab = 64;
 constexpr int64_t kColumnUnit = 16;
+constexpr int64_t kGemvBytesPerThread = LOWBIT_GEMV_BYTES;
 
 Tiling choose_tiling(int64_t m, int64_t n, int threads) {
     auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
@@ -159,7 +163,9 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
         const int g = act_group(dot);
         if (g) dsbuf = alloc_buffer(static_cast<size_t>(m * (k / g) * 2) * sizeof(float));
         auto* ds = reinterpret_cast<float*>(dsbuf.get());
-        const int64_t bad = quantize_activations(x, m, k, dot, isa, abuf.get(), p.a_row_bytes, ds, threads);
+        // a few rows quantize in well under a microsecond each: waking the pool for them costs more
+        const int qthreads = m <= kFewRows ? 1 : threads;
+        const int64_t bad = quantize_activations(x, m, k, dot, isa, abuf.get(), p.a_row_bytes, ds, qthreads);
         if (bad >= 0)
             fail("row " + std::to_string(bad) + " of x contains NaN or inf; " + ti.name +
                  " activations are quantized to " + type_info(dot).name + ", which needs finite values");
@@ -167,6 +173,13 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
         p.a_ds = ds;
     }
 
+    // A few-row product over a small matrix (SmolLM2's 576 x 576 q4_0 is 186 KB, ~5 us on one core)
+    // is over before a second thread has woken: below kGemvBytesPerThread of weights per thread the
+    // hand-off costs more than the work saves (measured: 2 threads at half the speed of 1 there).
+    if (m <= kFewRows) {
+        const int64_t bytes = n * p.w_row_bytes * std::max<int64_t>(1, m / 2);
+        threads = static_cast<int>(std::clamp<int64_t>(bytes / kGemvBytesPerThread, 1, threads));
+    }
     const Tiling tl = choose_tiling(m, n, threads);
     const int64_t per_slab = tl.units / tl.m_slabs;
     const int g = act_group(dot);
