@@ -382,7 +382,9 @@ class LlamaModel:
         desc, on_cpu = [], []
         for i, lw in enumerate(self.w.layers):
             layer_mats = mats[i * n:(i + 1) * n]
-            on_cpu.append(all(m.device == "cpu" for m in layer_mats))
+            # GGUF block tensors on the CPU only: GPTQ/AWQ group tensors (lowbit.GroupQuantizedTensor) and
+            # offloaded ones run through the Python block
+            on_cpu.append(all(isinstance(m, ops.QuantizedTensor) and m.device == "cpu" for m in layer_mats))
             if not on_cpu[-1]:
                 desc.append(None)
                 continue
