@@ -37,6 +37,21 @@ inline void ggml_silu_row(const float* x, float* y, int64_t n, bool v512) {
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.0f + ggml_expf(-x[i], v512));
 }
 
+// One 16-lane chunk of ggml_soft_max's sum, starting at c: s[c..] = expf(s - mx) for the entries before
+// `valid` (the lanes past it count as 0), tree-reduced in float32 as _mm512_reduce_add_ps does.
+inline float ggml_softmax_chunk16(float* s, int64_t c, int64_t valid, float mx, bool v512) {
+    float lane[16];
+    for (int l = 0; l < 16; ++l) {
+        lane[l] = c + l < valid ? ggml_expf(s[c + l] - mx, v512) : 0.0f;
+        if (c + l < valid) s[c + l] = lane[l];
+    }
+    float t8[8], t4[4];
+    for (int l = 0; l < 8; ++l) t8[l] = lane[8 + l] + lane[l];
+    for (int l = 0; l < 4; ++l) t4[l] = t8[4 + l] + t8[l];
+    const float t0 = t4[0] + t4[2], t1 = t4[1] + t4[3];
+    return t0 + t1;
+}
+
 // One row of ggml_soft_max (masked entries at and after `valid` are -inf there and come out 0): e =
 // expf(s - max); the sum taken in 16-lane chunks, each tree-reduced in float32 as _mm512_reduce_add_ps
 // does, the chunk sums accumulated in float64 in order; then e * (float)(1 / sum). s: (n,) in place.
@@ -45,18 +60,7 @@ inline void ggml_softmax_row(float* s, int64_t n, int64_t valid, bool v512, bool
     float mx = -INFINITY;
     for (int64_t i = 0; i < valid; ++i) mx = s[i] > mx ? s[i] : mx;
     double total = 0.0;
-    for (int64_t c = 0; c < valid; c += 16) {
-        float lane[16];
-        for (int l = 0; l < 16; ++l) {
-            lane[l] = c + l < valid ? ggml_expf(s[c + l] - mx, v512) : 0.0f;
-            if (c + l < valid) s[c + l] = lane[l];
-        }
-        float t8[8], t4[4];
-        for (int l = 0; l < 8; ++l) t8[l] = lane[8 + l] + lane[l];
-        for (int l = 0; l < 4; ++l) t4[l] = t8[4 + l] + t8[l];
-        const float t0 = t4[0] + t4[2], t1 = t4[1] + t4[3];
-        total += double(t0 + t1);
-    }
+    for (int64_t c = 0; c < valid; c += 16) total += ggml_softmax_chunk16(s, c, valid, mx, v512);
     const float inv = float(1.0 / total);
     if (round_f16)
         for (int64_t i = 0; i < valid; ++i) s[i] = fp16_to_f32(f32_to_fp16(s[i] * inv));

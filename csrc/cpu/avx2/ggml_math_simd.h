@@ -67,18 +67,8 @@ inline void ggml_softmax_row_avx2(float* s, int64_t n, int64_t valid, bool v512,
         const float t0 = t[0] + t[2], t1 = t[1] + t[3];
         total += double(t0 + t1);
     }
-    if (c < valid) {  // the last, partial chunk: the scalar code with zero lanes past `valid`
-        float lane[16];
-        for (int l = 0; l < 16; ++l) {
-            lane[l] = c + l < valid ? ggml_expf(s[c + l] - mx, v512) : 0.0f;
-            if (c + l < valid) s[c + l] = lane[l];
-        }
-        float t8[8], t4[4];
-        for (int l = 0; l < 8; ++l) t8[l] = lane[8 + l] + lane[l];
-        for (int l = 0; l < 4; ++l) t4[l] = t8[4 + l] + t8[l];
-        const float t0 = t4[0] + t4[2], t1 = t4[1] + t4[3];
-        total += double(t0 + t1);
-    }
+    if (c < valid)  // the last, partial chunk: the scalar spec's, zero lanes past `valid`
+        total += double(ggml_softmax_chunk16(s, c, valid, mx, v512));
     const float inv = float(1.0 / total);
     const __m256 inv8 = _mm256_set1_ps(inv);
     i = 0;
