@@ -20,7 +20,6 @@ import time
 import numpy as np
 import pytest
 
-import lowbit
 from conftest import RESULTS
 
 N_PROMPT, N_GEN, REPS = (int(v) for v in os.environ.get("LOWBIT_BENCH_MODEL", "512,128,3").split(","))
@@ -37,20 +36,11 @@ pytestmark = pytest.mark.skipif(MODEL is None, reason="SmolLM2 not installed (pi
 
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory):
-    from lowbit.io.gguf import open_gguf, write_gguf
+    from quant_models import requantized_gguf  # tests/ is on sys.path (bench/conftest.py)
 
     out = {"q4_1": MODEL}
-    src = open_gguf(MODEL)
     for qtype in ("q4_0", "q8_0"):
-        tensors = []
-        for name, info in src.tensors.items():
-            t = src.tensor(name)
-            if len(info.shape) == 2 and name != "token_embd.weight":
-                t = lowbit.quantize(t.dequantize(), qtype)
-            tensors.append((name, t))
-        path = str(tmp_path_factory.mktemp("models") / f"smollm2-{qtype}.gguf")
-        write_gguf(path, dict(src.typed_metadata), tensors)
-        out[qtype] = path
+        out[qtype] = requantized_gguf(MODEL, str(tmp_path_factory.mktemp("models") / f"smollm2-{qtype}.gguf"), qtype)
     return out
 
 

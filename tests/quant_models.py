@@ -4,6 +4,8 @@
   fallbacks) and random weights from a fixed seed, F32 or F16; no tokenizer (the quantizer does not
   load one).
 - smollm2_f32(path): the shipped SmolLM2 with every tensor dequantized to F32, all metadata kept.
+- requantized_gguf(src, dst, qtype): every 2-D weight but the token embedding requantized by lowbit
+  (norms stay f32), the model tests' and benchmarks' Q4_0 / Q8_0 SmolLM2.
 - llama_quantize(...): llama.cpp's llama_model_quantize through llama-cpp-python, with the imatrix and
   kv overrides passed as llama-quantize passes them.
 """
@@ -331,3 +333,18 @@ def big_llama(path: str, n_layer: int = 2, n_embd: int = 4096, n_ff: int = 11008
                for i, (n, s) in enumerate(shapes)]
     write_gguf(path, md, tensors)
     return path
+
+
+def requantized_gguf(src_path: str, dst_path: str, qtype: str) -> str:
+    """src with every 2-D weight except token_embd.weight dequantized and quantized to qtype by lowbit."""
+    import lowbit
+
+    src = open_gguf(src_path)
+    tensors = []
+    for name, info in src.tensors.items():
+        t = src.tensor(name)
+        if len(info.shape) == 2 and name != "token_embd.weight":
+            t = lowbit.quantize(t.dequantize(), qtype)
+        tensors.append((name, t))
+    write_gguf(dst_path, dict(src.typed_metadata), tensors)
+    return dst_path

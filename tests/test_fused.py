@@ -19,6 +19,7 @@ import lowbit
 from lowbit import _core
 from lowbit.io import GGUFValue, open_gguf, write_gguf
 from lowbit.model import llama
+from quant_models import requantized_gguf
 
 try:
     from lowbit.model.default import default_model_path
@@ -49,18 +50,6 @@ def _check_same(model, tokens, n_prompt):
     assert np.array_equal(cache_fused.k, cache_py.k) and np.array_equal(cache_fused.v, cache_py.v)
 
 
-def _requantize(src_path, dst_path, qtype):
-    src = open_gguf(src_path)
-    tensors = []
-    for name, info in src.tensors.items():
-        t = src.tensor(name)
-        if len(info.shape) == 2 and name != "token_embd.weight":
-            t = lowbit.quantize(t.dequantize(), qtype)
-        tensors.append((name, t))
-    write_gguf(dst_path, dict(src.typed_metadata), tensors)
-    return dst_path
-
-
 @needs_model
 def test_smollm2_q4_1_fused_matches_python():
     model = llama.LlamaModel.from_gguf(open_gguf(MODEL), threads=2)
@@ -70,7 +59,7 @@ def test_smollm2_q4_1_fused_matches_python():
 
 @needs_model
 def test_smollm2_q8_0_fused_matches_python(tmp_path):
-    path = _requantize(MODEL, str(tmp_path / "smollm2-q8_0.gguf"), "q8_0")
+    path = requantized_gguf(MODEL, str(tmp_path / "smollm2-q8_0.gguf"), "q8_0")
     model = llama.LlamaModel.from_gguf(open_gguf(path), threads=2)
     tokens = np.random.default_rng(1).integers(0, model.cfg.n_vocab, 72)
     _check_same(model, tokens, 64)

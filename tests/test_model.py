@@ -63,20 +63,11 @@ def _load(path):
 def requantized(tmp_path_factory):
     """Q8_0 and Q4_0 GGUFs made by lowbit from the shipped Q4_1 model (every 2-D weight requantized;
     norms stay f32; the Q8_0 token embedding stays)."""
-    from lowbit.io.gguf import open_gguf, write_gguf
+    from quant_models import requantized_gguf
 
     out = {}
-    src = open_gguf(MODEL)
     for qtype in ("q8_0", "q4_0"):
-        tensors = []
-        for name, info in src.tensors.items():
-            t = src.tensor(name)
-            if len(info.shape) == 2 and name != "token_embd.weight":
-                t = lowbit.quantize(t.dequantize(), qtype)
-            tensors.append((name, t))
-        path = str(tmp_path_factory.mktemp("models") / f"smollm2-{qtype}.gguf")
-        md = dict(src.typed_metadata)
-        write_gguf(path, md, tensors)
+        path = requantized_gguf(MODEL, str(tmp_path_factory.mktemp("models") / f"smollm2-{qtype}.gguf"), qtype)
         out[qtype] = path
     return out
 
