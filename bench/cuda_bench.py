@@ -8,10 +8,12 @@ weights from DRAM rather than L2. Reported per (type, shape, m):
   weight_gbps        weight bytes / kernel time
   frac_of_copy_bw    weight_gbps / device-to-device copy bandwidth (read + write bytes / time)
   vs_cublas_fp16     cuBLAS fp16 time (torch.matmul, fp16 weights, same shape) / lowbit time
-  us_<kernel>        the same case forced to another kernel (gemv_unstaged, gemv_f32, gemm, and mma: int8
-                     tensor cores, m <= 32, q4_0/q4_1/q8_0; mma_async: the same with cp.async staging;
-                     gemv_async: cp.async-fed integer GEMV, m <= 8;
-                     each with frac_of_copy_bw_<kernel>, vs_cublas_fp16_<kernel>)
+  layout, kernel     the device layout (tile8 for q4_0/q4_1/q8_0, else gguf) and the kernel "auto" picks
+  us_gemv            the per-row dp4a GEMV (the m <= 8 default before gemv_stream), same layout
+  us_auto_gguf       the default kernel on the GGUF layout (tile8 types)
+  us_<kernel>        opt-in kernels (mma: int8 tensor cores without staging, m <= 32; gemv_async, m = 1),
+                     with frac_of_copy_bw_<kernel>, vs_cublas_fp16_<kernel>
+  gptq_int4_g128     GPTQ-style 4-bit groups of 128 on the GPU (GroupQuantizedTensor.to("cuda"))
 Progress goes to stderr; every failure is recorded in the JSON ("errors") and the run goes on.
 """
 
@@ -87,9 +89,9 @@ def cublas_fp16_ms(torch, n: int, k: int, m: int, l2_bytes: int, iters: int) -> 
     return ms
 
 
-def device_copies(qt, l2_bytes: int) -> list:
-    """Enough device copies of qt that cycling through them never hits L2."""
-    return [qt.to("cuda") for _ in range(max(2, math.ceil(3 * l2_bytes / qt.nbytes) + 1))]
+def device_copies(qt, l2_bytes: int, layout: str | None = None) -> list:
+    """Enough device copies of qt that cycling through them never hits L2 (layout None: .to's default)."""
+    return [qt.to("cuda", layout=layout) for _ in range(max(2, math.ceil(3 * l2_bytes / qt.nbytes) + 1))]
 
 
 def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> float:
@@ -99,7 +101,56 @@ def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> floa
     x_dev = _cuda.DeviceBuffer(x.nbytes, 0)
     _cuda.upload(x_dev, x, 0)
     y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
-    return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0, kernel)
+    return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0, kernel,
+                              qt.layout)
+
+
+def group_ms(_cuda, ws: list, m: int, iters: int) -> float:
+    """CUDA-event time per launch of the GPTQ/AWQ group GEMV, cycling through device copies."""
+    n, k = ws[0].shape
+    x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
+    x_dev = _cuda.DeviceBuffer(x.nbytes, 0)
+    _cuda.upload(x_dev, x, 0)
+    y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
+    for w in ws:
+        w._matmul(x_dev.ptr, m, y_dev.ptr, 0, "auto")
+    _cuda.synchronize(0, 0)
+    t = time.perf_counter()
+    for i in range(iters):
+        ws[i % len(ws)]._matmul(x_dev.ptr, m, y_dev.ptr, 0, "auto")
+    _cuda.synchronize(0, 0)
+    return (time.perf_counter() - t) / iters * 1e3  # host clock around a synchronized loop
+
+
+def group_cases(lowbit, _cuda, shapes, cublas: dict, copy_gbps: float, l2: int, iters: int, result: dict, save) -> None:
+    """GPTQ-style 4-bit, groups of 128 (act-order off), m <= 16: the group GEMV against the copy bandwidth and
+    cuBLAS fp16. Bytes: codes + (scale, zero) f32 per group + maps, as the kernel reads them."""
+    for n, k in shapes:
+        rng = np.random.default_rng(0)
+        g = k // 128
+        gt = lowbit.GroupQuantizedTensor.from_grid(rng.integers(0, 16, (n, k)), rng.random((n, g)) * 0.01,
+                                                   rng.integers(0, 16, (n, g)).astype(np.float32), None, 4, 128)
+        copies = max(2, math.ceil(3 * l2 / (n * k // 2)) + 1)
+        ws = [gt.to("cuda") for _ in range(copies)]
+        for m in (1, 4, 16):
+            case = {"qtype": "gptq_int4_g128", "n": n, "k": k, "m": m, "weight_bytes": ws[0].nbytes,
+                    "kernel": "gemv_stream" + (" x%d" % ((m + 7) // 8) if m > 8 else "")}
+            try:
+                ms = group_ms(_cuda, ws, m, iters)
+                case["us"] = ms * 1e3
+                case["weight_gbps"] = ws[0].nbytes / ms / 1e6
+                case["frac_of_copy_bw"] = case["weight_gbps"] / copy_gbps
+                if (n, k, m) in cublas:
+                    case["cublas_fp16_us"] = cublas[(n, k, m)] * 1e3
+                    case["vs_cublas_fp16"] = cublas[(n, k, m)] / ms
+                log(f"gptq4 g128 {n}x{k} m={m:3d}: {case['us']:8.1f} us {case['weight_gbps']:6.0f} GB/s "
+                    f"({100 * case['frac_of_copy_bw']:.0f}% of copy) x{case.get('vs_cublas_fp16', float('nan')):.2f}")
+            except Exception:
+                case["error"] = traceback.format_exc()
+                result["errors"].append({"step": f"gptq4 {n}x{k} m={m}", "error": case["error"]})
+            result["cases"].append(case)
+            save()
+        del ws
 
 
 def api_call_overhead(lowbit, torch, result: dict) -> None:
@@ -192,32 +243,31 @@ def main() -> int:
             try:
                 qt = tiled_weights(lowbit, qtype, n, k)
                 ws = device_copies(qt, l2)
+                ws_gguf = device_copies(qt, l2, "gguf") if ws[0].layout != "gguf" else ws
             except Exception:
                 result["errors"].append({"step": f"quantize {qtype} {n}x{k}", "error": traceback.format_exc()})
                 continue
             for m in MS:
-                case = {"qtype": qtype, "n": n, "k": k, "m": m, "weight_bytes": qt.nbytes,
-                        "kernel": "gemv" if m <= _cuda.gemv_max_rows(qtype) else "gemm"}
+                case = {"qtype": qtype, "n": n, "k": k, "m": m, "weight_bytes": qt.nbytes, "layout": ws[0].layout,
+                        "kernel": "gemv_stream" if m <= 8 else "mma_async" if qtype in mma_types and m <= 32
+                        else "gemv" if m <= _cuda.gemv_max_rows(qtype) else "gemm"}
                 try:
                     ms = lowbit_ms(_cuda, ws, m, iters if m < 512 else max(5, iters // 5))
                     case["us"] = ms * 1e3
                     case["weight_gbps"] = qt.nbytes / ms / 1e6
                     case["frac_of_copy_bw"] = case["weight_gbps"] / copy_gbps
                     case["tflops"] = 2.0 * m * n * k / ms / 1e9
-                    if case["kernel"] == "gemv":  # the integer GEMV without shared-memory staging
-                        case["us_gemv_unstaged"] = lowbit_ms(_cuda, ws, m, iters, "gemv_unstaged") * 1e3
-                    if m <= 8:  # the fp32-activation GEMV, for comparison
-                        case["us_gemv_f32"] = lowbit_ms(_cuda, ws, m, iters, "gemv_f32") * 1e3
-                    opt_in = [name for name, types, max_m in (("mma", mma_types, 32), ("mma_async", mma_types, 32),
-                                                              ("gemv_async", async_types, 8))
+                    if m <= 32:  # the per-row dp4a GEMV (the default at m <= 8 before gemv_stream)
+                        case["us_gemv"] = lowbit_ms(_cuda, ws, m, iters, "gemv") * 1e3
+                    if ws_gguf is not ws and m <= 32:  # the same default kernel on the GGUF layout
+                        case["us_auto_gguf"] = lowbit_ms(_cuda, ws_gguf, m, iters) * 1e3
+                    opt_in = [name for name, types, max_m in (("mma", mma_types, 32), ("gemv_async", async_types, 1))
                               if qtype in types and m <= max_m]
                     for name in opt_in:  # candidates for the default, opt-in until measured faster
                         case[f"us_{name}"] = us = lowbit_ms(_cuda, ws, m, iters, name) * 1e3
                         case[f"frac_of_copy_bw_{name}"] = qt.nbytes / (us * 1e-3) / 1e6 / copy_gbps
                         if (n, k, m) in cublas:
                             case[f"vs_cublas_fp16_{name}"] = cublas[(n, k, m)] * 1e3 / us
-                    if m <= 64:  # the tensor-core kernel at small m, for comparison
-                        case["us_gemm"] = lowbit_ms(_cuda, ws, m, iters, "gemm") * 1e3
                     if (n, k, m) in cublas:
                         case["cublas_fp16_us"] = cublas[(n, k, m)] * 1e3
                         case["vs_cublas_fp16"] = cublas[(n, k, m)] / ms
@@ -230,7 +280,11 @@ def main() -> int:
                     result["errors"].append({"step": f"{qtype} {n}x{k} m={m}", "error": case["error"]})
                 result["cases"].append(case)
                 save()
-            del ws
+            del ws, ws_gguf
+    try:
+        group_cases(lowbit, _cuda, shapes, cublas, copy_gbps, l2, iters, result, save)
+    except Exception:
+        result["errors"].append({"step": "group cases", "error": traceback.format_exc()})
     save()
     log(f"done in {time.time() - t0:.0f} s, {len(result['errors'])} error(s) -> {args.out}")
     return 0 if not result["errors"] else 1

@@ -716,3 +716,186 @@ def test_gemv_async_kernel_bad_requests_are_value_errors():
     with pytest.raises(ValueError, match="m <= 8"):
         lcuda.matmul(np.zeros((9, 256), np.float32), q4, kernel="gemv_async")
 
+
+
+# ---- the tile8 device layout (q4_0 / q4_1 / q8_0, k % 256 == 0) and the streaming GEMV ----
+
+TILE8_TYPES = ["q4_0", "q4_1", "q8_0"]
+STREAM_TYPES = ["q4_0", "q4_1", "q8_0", "q4_k", "q5_k", "q6_k"]
+
+
+@needs_extension
+@pytest.mark.parametrize("qtype", TILE8_TYPES)
+def test_tile8_layout_host_build(qtype):
+    # pack is a byte permutation undone by unpack; every decoder over the tile8 addressing gives the GGUF
+    # decoder's values bit for bit, and the integer / mma GEMV host builds the same sums.
+    c = lcuda._cuda
+    assert sorted(c.tile8_types()) == sorted(TILE8_TYPES)
+    for n, k in ((1, 256), (5, 768), (3, 2048)):
+        qt = _weights(qtype, n, k)
+        rows = qt.data.reshape(n, -1)
+        tiled = c.tile8_pack(qtype, rows, k)
+        assert tiled.shape == rows.shape and not np.array_equal(tiled, rows)
+        np.testing.assert_array_equal(c.tile8_unpack(qtype, tiled, k), rows)
+        np.testing.assert_array_equal(c.decode_host(qtype, tiled, k, "tile8"), c.decode_host(qtype, rows, k))
+        np.testing.assert_array_equal(c.decode_host(qtype, tiled, k, "tile8"), lowbit.dequantize(qt))
+        x = np.random.default_rng(k).standard_normal((3, k)).astype(np.float32)
+        np.testing.assert_array_equal(c.gemv_q8_host(qtype, tiled, x, "tile8"), c.gemv_q8_host(qtype, rows, x))
+        np.testing.assert_array_equal(c.gemv_mma_host(qtype, tiled, x, "tile8"), c.gemv_mma_host(qtype, rows, x))
+    # q4_0 tile: 8 scales (16 bytes), then 8 x 16 quant bytes
+    qt = _weights("q4_0", 1, 256)
+    raw = qt.data.reshape(8, 18)
+    tiled = c.tile8_pack("q4_0", qt.data.reshape(1, -1), 256)[0]
+    np.testing.assert_array_equal(tiled[:16].reshape(8, 2), raw[:, :2])
+    np.testing.assert_array_equal(tiled[16:].reshape(8, 16), raw[:, 2:])
+
+
+@needs_extension
+def test_tile8_bad_requests():
+    c = lcuda._cuda
+    qt = _weights("q4_0", 2, 96)
+    with pytest.raises(ValueError, match="multiple of 256"):
+        c.tile8_pack("q4_0", qt.data.reshape(2, -1), 96)
+    qk = _weights("q4_k", 2, 256)
+    with pytest.raises(ValueError, match="no tile8 layout"):
+        c.tile8_pack("q4_k", qk.data.reshape(2, -1), 256)
+    with pytest.raises(ValueError, match="unknown layout"):
+        c.decode_host("q4_0", _weights("q4_0", 1, 256).data.reshape(1, -1), 256, "tiles")
+    with pytest.raises(ValueError, match="in layout tile8"):
+        c.decode_host("q4_k", qk.data.reshape(2, -1), 256, "tile8")
+    assert lcuda.device_layout("q4_0", (4, 512)) == "tile8"
+    assert lcuda.device_layout("q4_0", (4, 96)) == "gguf" and lcuda.device_layout("q4_k", (4, 512)) == "gguf"
+
+
+def _group_tensor(n: int, k: int, group: int, act_order: bool, seed: int = 0):
+    rng = np.random.default_rng([seed, n, k, group])
+    groups = (k + group - 1) // group
+    q = rng.integers(0, 16, (n, k))
+    scales = (rng.random((n, groups)) * 0.02 + 0.001).astype(np.float16).astype(np.float32)
+    zeros = rng.integers(0, 17, (n, groups)).astype(np.float32)
+    g_idx = rng.permutation(np.arange(k) // group) if act_order else None
+    return lowbit.GroupQuantizedTensor.from_grid(q, scales, zeros, g_idx, 4, group)
+
+
+def _group_host_args(gt):
+    chunk_start = np.asarray(gt.chunk_start, np.int64)
+    unit_group = np.repeat(np.arange(gt.groups, dtype=np.int32), np.diff(chunk_start)).astype(np.int32)
+    params = np.ascontiguousarray(np.stack([gt.scales, gt.zeros], axis=-1), np.float32)
+    return gt.codes, params, unit_group, np.ascontiguousarray(gt.xsrc, np.int32), gt.shape[1]
+
+
+GROUP_CASES = [(5, 256, 32, False), (7, 576, 128, False), (3, 320, 64, True), (9, 1000, 128, True)]
+
+
+@needs_extension
+@pytest.mark.parametrize("n,k,group,act_order", GROUP_CASES)
+def test_group_int4_gemv_host_build(n, k, group, act_order):
+    # The CUDA group GEMV's numerics on the host (chunk -> group map, column gather, 8-bit x): equal to the
+    # float64 product of the dequantized weights with x as the kernel quantizes it (in the padded order).
+    gt = _group_tensor(n, k, group, act_order)
+    wd = gt.dequantize()
+    x = np.random.default_rng(k).standard_normal((3, k)).astype(np.float32)
+    y = lcuda._cuda.group_gemv_host(*_group_host_args(gt), x)
+    xp = np.zeros((3, gt.xsrc.shape[0]), np.float32)
+    live = gt.xsrc >= 0
+    xp[:, live] = x[:, gt.xsrc[live]]
+    xq = _q8_blocks_emulated(xp)
+    x_back = np.zeros((3, k))
+    x_back[:, gt.xsrc[live]] = xq[:, live]
+    ref = x_back @ wd.astype(np.float64).T
+    assert _rel_err(y, ref, x, wd) <= TOL_SAME_ALGO
+    assert _rel_err(y, x.astype(np.float64) @ wd.astype(np.float64).T, x, wd) <= TOL_GEMV_Q8
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", TILE8_TYPES)
+def test_tile8_device_tensor_every_kernel(qtype):
+    # to("cuda") packs tile8 where k % 256 == 0; .to("cpu") restores the GGUF bytes; dequantize and
+    # every kernel over tile8 match the same kernel over the GGUF layout (the same numerics).
+    for n, k in ((1, 256), (67, 768)) if QUICK else ((1, 256), (67, 768), (130, 2048)):
+        qt = _weights(qtype, n, k)
+        wt, wg = qt.to("cuda"), qt.to("cuda", layout="gguf")
+        assert wt.layout == "tile8" and wg.layout == "gguf"
+        np.testing.assert_array_equal(wt.to("cpu").data, qt.data)
+        np.testing.assert_array_equal(np.asarray(wt.dequantize()), lowbit.dequantize(qt))
+        wd = lowbit.dequantize(qt)
+        for m in (1, 3, 8, 16, 33):
+            x = np.random.default_rng([m, k]).standard_normal((m, k)).astype(np.float32)
+            for kernel in ("auto", "gemv", "gemv_stream", "gemv_f32", "gemm", "mma", "mma_async", "gemv_async"):
+                if m > {"gemv_stream": 8, "gemv_f32": 8, "gemv_async": 8, "gemm": 10**9}.get(kernel, 32):
+                    continue
+                y_t = lcuda.matmul(x, wt, kernel=kernel)
+                y_g = lcuda.matmul(x, wg, kernel=kernel)
+                err = _rel_err(y_t, y_g.astype(np.float64), x, wd)
+                assert err <= TOL_SAME_ALGO, f"{qtype} {kernel} m={m} n={n} k={k}: tile8 vs gguf {err:.2e}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("qtype", STREAM_TYPES)
+@pytest.mark.parametrize("m", M_GEMV)
+def test_gemv_stream_against_host_build(qtype, m):
+    # kernel="gemv_stream" (auto at m <= 8): x quantized in shared memory, persistent grid, pipelined
+    # loads; both layouts, n not a multiple of the 8 warps, k of 1 unit up to several 32-unit spans.
+    bs = lowbit.type_info(qtype)["block_size"]
+    ks = [bs, 3 * bs, 1024, 4352] if bs == 32 else [256, 768, 4352]
+    for k in ks[:3] if QUICK else ks:
+        for n in (5, 67) if QUICK else (1, 5, 67, 1031):
+            qt = _weights(qtype, n, k, seed=m)
+            x = np.random.default_rng([m, n, k]).standard_normal((m, k)).astype(np.float32)
+            wd = lowbit.dequantize(qt)
+            y_host = lcuda._cuda.gemv_q8_host(qtype, qt.data.reshape(n, -1), x).astype(np.float64)
+            for w in {qt.to("cuda"), qt.to("cuda", layout="gguf")}:
+                y = lcuda.matmul(x, w, kernel="gemv_stream")
+                where = f"{qtype} {w.layout} m={m} n={n} k={k}"
+                assert y.shape == (m, n) and np.all(np.isfinite(y)), where
+                assert _rel_err(y, y_host, x, wd) <= TOL_SAME_ALGO, where
+                np.testing.assert_array_equal(lcuda.matmul(x, w), y, err_msg=where)  # auto takes it
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_gemv_stream_falls_back_when_x_does_not_fit():
+    # 8 rows x 16384 columns of quantized x need 160 KB of shared memory (> 96 KB): auto runs gemv,
+    # kernel="gemv_stream" says it cannot.
+    qt = _weights("q4_0", 40, 16384)
+    w = qt.to("cuda")
+    x = np.random.default_rng(0).standard_normal((8, 16384)).astype(np.float32)
+    np.testing.assert_array_equal(lcuda.matmul(x, w), lcuda.matmul(x, w, kernel="gemv"))
+    with pytest.raises(RuntimeError, match="cudaErrorNotSupported"):
+        lcuda.matmul(x, w, kernel="gemv_stream")
+    y1 = lcuda.matmul(x[:1], w)  # one row fits
+    np.testing.assert_array_equal(y1, lcuda.matmul(x[:1], w, kernel="gemv_stream"))
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("n,k,group,act_order", GROUP_CASES + ([] if QUICK else [(4099, 4096, 128, False)]))
+def test_group_int4_on_gpu(n, k, group, act_order):
+    gt = _group_tensor(n, k, group, act_order)
+    wc = gt.to("cuda")
+    assert isinstance(wc, lcuda.CudaGroupTensor) and wc.to("cpu") is gt
+    wd = gt.dequantize()
+    np.testing.assert_array_equal(np.asarray(lowbit.dequantize(wc)), wd)
+    for m in (1, 2, 5, 8, 13):
+        x = np.random.default_rng([m, k]).standard_normal((m, k)).astype(np.float32)
+        y = lowbit.matmul(x, wc)
+        assert y.shape == (m, n)
+        y_host = lcuda._cuda.group_gemv_host(*_group_host_args(gt), x).astype(np.float64)
+        assert _rel_err(y, y_host, x, wd) <= TOL_SAME_ALGO, f"m={m}"
+        assert _rel_err(y, lowbit.matmul(x, gt).astype(np.float64), x, wd) <= TOL_GEMV_Q8, f"m={m}"
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_group_bad_requests():
+    q = np.zeros((4, 64), np.int64)
+    g3 = lowbit.GroupQuantizedTensor.from_grid(q, np.ones((4, 2), np.float32), np.zeros((4, 2), np.float32), None, 3, 32)
+    with pytest.raises(ValueError, match="4-bit"):
+        g3.to("cuda")
+    wc = _group_tensor(4, 64, 32, False).to("cuda")
+    with pytest.raises(ValueError, match="gemv_stream"):
+        lcuda.matmul(np.zeros((1, 64), np.float32), wc, kernel="mma")
+    with pytest.raises(ValueError, match="k=64"):
+        lowbit.matmul(np.zeros((1, 65), np.float32), wc)

@@ -82,6 +82,12 @@ build_in_place() {
 }
 run_step build 200 bash -c "$(declare -f build_in_place); build_in_place"
 export PYTHONPATH="$PWD/python:$PWD/tests${PYTHONPATH:+:$PYTHONPATH}"
+# are gemv_stream's quant loads 16 bytes wide (LDG.E.128) and free of local-memory spills?
+{ CUOBJDUMP=$(command -v cuobjdump || ls -d /usr/local/cuda*/bin/cuobjdump 2>/dev/null | sort -V | tail -1)
+  [[ -n "$CUOBJDUMP" ]] && "$CUOBJDUMP" --dump-sass build/device-check/liblowbit_cuda_kernels.a 2>/dev/null |
+    awk '/Function : .*gemv_stream_kernel/ {f=$3} f && /LDG/ {split($0, a, "LDG"); op="LDG" substr(a[2], 1, 20); gsub(/ .*/, "", op); c[f" "op]++}
+         f && /LDL|STL/ {l[f]++} END {for (k in c) print c[k], k; for (k in l) print "LOCAL", l[k], k}' | sort -k2 | head -60
+} > "$OUT/sass.log" 2>&1
 python3 -c "import lowbit; from lowbit import cuda; print('has_cuda', lowbit.has_cuda(), cuda._unavailable_reason() if not lowbit.has_cuda() else cuda.device_info(0))" \
   > "$OUT/has_cuda.log" 2>&1
 log "$(tail -n 1 "$OUT/has_cuda.log")"

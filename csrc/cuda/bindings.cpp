@@ -119,18 +119,39 @@ const TypeInfo& type_or_throw(const std::string& op, const std::string& name) {
     return *ti;
 }
 
-const FormatKernels& kernels_or_throw(const std::string& op, const TypeInfo& ti) {
-    const FormatKernels* fk = format_kernels(ti.type);
-    if (!fk) throw std::invalid_argument("[" + op + "] no CUDA kernels for type '" + std::string(ti.name) + "'");
+// layout: "gguf" (the file's bytes) or "tile8" (tiled.cuh; q4_0 / q4_1 / q8_0 with k % 256 == 0)
+const FormatKernels& kernels_or_throw(const std::string& op, const TypeInfo& ti, const std::string& layout = "gguf") {
+    const FormatKernels* fk = nullptr;
+    if (layout == "gguf") fk = format_kernels(ti.type);
+    else if (layout == "tile8") fk = format_kernels_tile8(ti.type);
+    else throw std::invalid_argument("[" + op + "] unknown layout '" + layout + "' (expected gguf or tile8)");
+    if (!fk)
+        throw std::invalid_argument("[" + op + "] no CUDA kernels for type '" + std::string(ti.name) + "' in layout " +
+                                    layout);
     return *fk;
+}
+
+// GGUF rows -> tile8 rows (pack) or back: data (n, row_bytes) uint8 -> the same shape.
+py::array_t<uint8_t> tile8_permute(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> data, int64_t k,
+                                   bool pack) {
+    const std::string op = pack ? "tile8_pack" : "tile8_unpack";
+    const TypeInfo& ti = type_or_throw(op, qtype);
+    if (k < 1 || k % 256) throw std::invalid_argument("[" + op + "] k must be a positive multiple of 256");
+    if (data.ndim() != 2 || data.shape(1) != row_bytes(ti, k))
+        throw std::invalid_argument("[" + op + "] data must be (rows, " + std::to_string(row_bytes(ti, k)) + ") uint8");
+    py::array_t<uint8_t> out({data.shape(0), data.shape(1)});
+    const bool ok = pack ? tile8_pack(ti.type, data.data(), out.mutable_data(), data.shape(0), k)
+                         : tile8_unpack(ti.type, data.data(), out.mutable_data(), data.shape(0), k);
+    if (!ok) throw std::invalid_argument("[" + op + "] type '" + std::string(ti.name) + "' has no tile8 layout");
+    return out;
 }
 
 // w: (rows, row_bytes) on device -> y: (rows, k) f32 at y_ptr (same device)
 void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, int64_t k, uintptr_t y_ptr,
-                uintptr_t stream) {
+                uintptr_t stream, const std::string& layout) {
     const std::string op = "dequantize";
     const TypeInfo& ti = type_or_throw(op, qtype);
-    const FormatKernels& fk = kernels_or_throw(op, ti);
+    const FormatKernels& fk = kernels_or_throw(op, ti, layout);
     if (rows < 0 || k < 1 || k % ti.block_size) throw std::invalid_argument("[dequantize] bad shape");
     if (rows * row_bytes(ti, k) != w.nbytes())
         throw std::invalid_argument("[dequantize] weight buffer has " + std::to_string(w.nbytes()) + " bytes, expected " +
@@ -150,10 +171,10 @@ void dequantize(const DeviceBuffer& w, const std::string& qtype, int64_t rows, i
 // kernel, m <= 32, q4_0 / q4_1 / q8_0; "mma_async": the same fed by cp.async) or "gemv_async" (the integer GEMV fed by cp.async, m <= 8;
 // q4_0 / q4_1 / q8_0 / q4_K / q5_K): neither is chosen by "auto" until measured faster.
 void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
-            uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel) {
+            uintptr_t y_ptr, uintptr_t stream_handle, const std::string& kernel, const std::string& layout) {
     const std::string op = "matmul";
     const TypeInfo& ti = type_or_throw(op, qtype);
-    const FormatKernels& fk = kernels_or_throw(op, ti);
+    const FormatKernels& fk = kernels_or_throw(op, ti, layout);
     if (m < 1 || n < 1 || k < 1 || k % ti.block_size) throw std::invalid_argument("[matmul] bad shape");
     const int64_t rb = row_bytes(ti, k);
     if (n * rb != w.nbytes())
@@ -163,6 +184,9 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     // The int8 tensor-core GEMV reads each weight once for all rows: on an H100 (2026-11-27) it beat the
     // dp4a GEMV from m = 16 (q4_0 28672x4096: 102 vs 155 us) but lost at m <= 4, so it takes m = 9..32.
     if (fk.gemv_mma_async && m > 8 && m <= kGemvMmaMaxRows) fn = fk.gemv_mma_async;
+    // gemv_stream: x quantized in shared memory, persistent grid; falls back to fk.gemv where x does not fit
+    const bool auto_stream = kernel == "auto" && fk.gemv_stream && m <= kGemvStreamMaxRows;
+    if (auto_stream) fn = fk.gemv_stream;
     if (kernel == "gemv_f32") fn = fk.gemv_f32;
     else if (kernel == "gemv") fn = fk.gemv;
     else if (kernel == "gemv_unstaged") fn = fk.gemv_unstaged;
@@ -170,11 +194,13 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     else if (kernel == "mma") fn = fk.gemv_mma;
     else if (kernel == "mma_async") fn = fk.gemv_mma_async;
     else if (kernel == "gemv_async") fn = fk.gemv_async;
+    else if (kernel == "gemv_stream") fn = fk.gemv_stream;
     else if (kernel != "auto") throw std::invalid_argument("[matmul] unknown kernel '" + kernel + "'");
     if (!fn) throw std::invalid_argument("[matmul] no kernel '" + kernel + "' for " + std::string(ti.name));
     const int64_t max_rows = fn == fk.gemv || fn == fk.gemv_unstaged ? fk.gemv_max_rows
                              : fn == fk.gemv_mma || fn == fk.gemv_mma_async ? kGemvMmaMaxRows
                              : fn == fk.gemv_async                   ? kGemvAsyncMaxRows
+                             : fn == fk.gemv_stream                  ? kGemvStreamMaxRows
                                                                      : kGemvMaxRows;
     if (fn != fk.gemm && m > max_rows)
         throw std::invalid_argument("[matmul] this GEMV kernel takes m <= " + std::to_string(max_rows) + " rows");
@@ -197,8 +223,11 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
         }
         x = static_cast<const float*>(staged);
     }
-    const cudaError_t err = fn(reinterpret_cast<const uint8_t*>(w.ptr()), rb, x, ldx, reinterpret_cast<float*>(y_ptr),
-                               m, n, k, stream);
+    cudaError_t err = fn(reinterpret_cast<const uint8_t*>(w.ptr()), rb, x, ldx, reinterpret_cast<float*>(y_ptr), m, n,
+                         k, stream);
+    if (err == cudaErrorNotSupported && auto_stream)  // x too large for gemv_stream's shared memory
+        err = fk.gemv(reinterpret_cast<const uint8_t*>(w.ptr()), rb, x, ldx, reinterpret_cast<float*>(y_ptr), m, n, k,
+                      stream);
     if (staged) cudaFreeAsync(staged, stream);
     check(err, op);
 }
@@ -353,22 +382,87 @@ py::tuple memory_info(int device) {
     return py::make_tuple(int64_t(free_bytes), int64_t(total));
 }
 
+// ---- GPTQ / AWQ 4-bit group weights (group_int4.cu); lowbit/cuda.py validates the layout first ----
+
+GroupInt4Device group_view(const std::string& op, const DeviceBuffer& codes, const DeviceBuffer& params,
+                           const DeviceBuffer& unit_group, const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp,
+                           int64_t groups) {
+    if (n < 1 || k < 1 || kp < 32 || kp % 32 || groups < 1)
+        throw std::invalid_argument("[" + op + "] bad group shape");
+    if (codes.nbytes() != n * kp / 2 || params.nbytes() != n * groups * 8 || unit_group.nbytes() != kp / 32 * 4 ||
+        xsrc.nbytes() != kp * 4)
+        throw std::invalid_argument("[" + op + "] group buffers do not match the shape");
+    const int dev = codes.device();
+    if (params.device() != dev || unit_group.device() != dev || xsrc.device() != dev)
+        throw std::invalid_argument("[" + op + "] group buffers on different devices");
+    return GroupInt4Device{reinterpret_cast<const uint8_t*>(codes.ptr()), kp / 2,
+                           reinterpret_cast<const float2*>(params.ptr()), groups,
+                           reinterpret_cast<const int32_t*>(unit_group.ptr()), reinterpret_cast<const int32_t*>(xsrc.ptr()),
+                           n, k, kp};
+}
+
+void group_matmul(const DeviceBuffer& codes, const DeviceBuffer& params, const DeviceBuffer& unit_group,
+                  const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp, int64_t groups, uintptr_t x_ptr, int64_t m,
+                  uintptr_t y_ptr, uintptr_t stream) {
+    const std::string op = "matmul";
+    const GroupInt4Device w = group_view(op, codes, params, unit_group, xsrc, n, k, kp, groups);
+    if (m < 1) throw std::invalid_argument("[matmul] m must be >= 1");
+    DeviceScope scope(codes.device(), op);
+    check(group_int4_matmul(w, reinterpret_cast<const float*>(x_ptr), k, reinterpret_cast<float*>(y_ptr), m,
+                            as_stream(stream)),
+          op);
+}
+
+void group_dequantize(const DeviceBuffer& codes, const DeviceBuffer& params, const DeviceBuffer& unit_group,
+                      const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp, int64_t groups, uintptr_t y_ptr,
+                      uintptr_t stream) {
+    const std::string op = "dequantize";
+    const GroupInt4Device w = group_view(op, codes, params, unit_group, xsrc, n, k, kp, groups);
+    DeviceScope scope(codes.device(), op);
+    check(group_int4_dequantize(w, reinterpret_cast<float*>(y_ptr), as_stream(stream)), op);
+}
+
+// The group GEMV's numerics on the host (tests without a GPU). x: (m, k) -> (m, n)
+py::array_t<float> group_gemv_host(py::array_t<uint8_t, py::array::c_style> codes,
+                                   py::array_t<float, py::array::c_style> params,
+                                   py::array_t<int32_t, py::array::c_style> unit_group,
+                                   py::array_t<int32_t, py::array::c_style> xsrc, int64_t k,
+                                   py::array_t<float, py::array::c_style> x) {
+    const int64_t n = codes.ndim() == 2 ? codes.shape(0) : 0, kp = xsrc.size();
+    const int64_t groups = params.ndim() == 3 ? params.shape(1) : 0;
+    if (n < 1 || kp % 32 || codes.shape(1) != kp / 2 || params.ndim() != 3 || params.shape(0) != n ||
+        params.shape(2) != 2 || unit_group.size() != kp / 32 || x.ndim() != 2 || x.shape(1) != k)
+        throw std::invalid_argument("[group_gemv_host] bad shapes");
+    for (int64_t u = 0; u < kp / 32; ++u)
+        if (unit_group.data()[u] < 0 || unit_group.data()[u] >= groups)
+            throw std::invalid_argument("[group_gemv_host] unit_group out of range");
+    for (int64_t c = 0; c < kp; ++c)
+        if (xsrc.data()[c] < -1 || xsrc.data()[c] >= k) throw std::invalid_argument("[group_gemv_host] xsrc out of range");
+    const GroupInt4Device w{codes.data(), kp / 2, reinterpret_cast<const float2*>(params.data()), groups,
+                            unit_group.data(), xsrc.data(), n, k, kp};
+    const int64_t m = x.shape(0);
+    py::array_t<float> y({m, n});
+    group_int4_gemv_host(w, x.data(), y.mutable_data(), m);
+    return y;
+}
+
 // ---- benchmark helpers: kernel time alone, measured with CUDA events (no Python in the loop) ----
 
 // Times `iters` launches cycling through `weights` (copies of one matrix: together larger than L2,
 // so each launch streams its weights from DRAM as in a real model). Milliseconds per launch.
 double bench_matmul(py::list weights, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
-                    uintptr_t y_ptr, int iters, uintptr_t stream, const std::string& kernel) {
+                    uintptr_t y_ptr, int iters, uintptr_t stream, const std::string& kernel, const std::string& layout) {
     if (iters < 1 || weights.empty()) throw std::invalid_argument("[bench_matmul] need iters >= 1 and a weight");
     std::vector<const DeviceBuffer*> ws;
     for (py::handle h : weights) ws.push_back(&h.cast<const DeviceBuffer&>());
-    for (const DeviceBuffer* w : ws) matmul(*w, qtype, n, k, x_ptr, m, y_ptr, stream, kernel);  // warm-up, validates
+    for (const DeviceBuffer* w : ws) matmul(*w, qtype, n, k, x_ptr, m, y_ptr, stream, kernel, layout);  // warm-up
     DeviceScope scope(ws[0]->device(), "bench_matmul");
     cudaEvent_t start, stop;
     check(cudaEventCreate(&start), "bench_matmul");
     check(cudaEventCreate(&stop), "bench_matmul");
     check(cudaEventRecord(start, as_stream(stream)), "bench_matmul");
-    for (int i = 0; i < iters; ++i) matmul(*ws[size_t(i) % ws.size()], qtype, n, k, x_ptr, m, y_ptr, stream, kernel);
+    for (int i = 0; i < iters; ++i)
+        matmul(*ws[size_t(i) % ws.size()], qtype, n, k, x_ptr, m, y_ptr, stream, kernel, layout);
     check(cudaEventRecord(stop, as_stream(stream)), "bench_matmul");
     float ms = 0.f;
     {
@@ -405,10 +499,11 @@ double bench_copy(int device, int64_t nbytes, int iters) {
 
 // The decoders' host build over rows of GGUF bytes: lets tests without a GPU check them.
 // data: (rows, row_bytes) uint8 C-contiguous -> (rows, k) f32
-py::array_t<float> decode_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> data, int64_t k) {
+py::array_t<float> decode_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> data, int64_t k,
+                               const std::string& layout) {
     const std::string op = "decode_host";
     const TypeInfo& ti = type_or_throw(op, qtype);
-    const FormatKernels& fk = kernels_or_throw(op, ti);
+    const FormatKernels& fk = kernels_or_throw(op, ti, layout);
     if (k < 1 || k % ti.block_size) throw std::invalid_argument("[decode_host] bad k");
     if (data.ndim() != 2 || data.shape(1) != row_bytes(ti, k))
         throw std::invalid_argument("[decode_host] data must be (rows, " + std::to_string(row_bytes(ti, k)) + ") uint8");
@@ -420,10 +515,10 @@ py::array_t<float> decode_host(const std::string& qtype, py::array_t<uint8_t, py
 
 // The integer GEMV's numerics on the host. w: (n, row_bytes) uint8; x: (m, k) f32 -> (m, n) f32
 py::array_t<float> gemv_q8_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> w,
-                                py::array_t<float, py::array::c_style> x) {
+                                py::array_t<float, py::array::c_style> x, const std::string& layout) {
     const std::string op = "gemv_q8_host";
     const TypeInfo& ti = type_or_throw(op, qtype);
-    const FormatKernels& fk = kernels_or_throw(op, ti);
+    const FormatKernels& fk = kernels_or_throw(op, ti, layout);
     if (!fk.gemv_q8_host) throw std::invalid_argument("[gemv_q8_host] no integer GEMV for " + std::string(ti.name));
     if (x.ndim() != 2 || w.ndim() != 2) throw std::invalid_argument("[gemv_q8_host] w and x must be 2-D");
     const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
@@ -435,10 +530,10 @@ py::array_t<float> gemv_q8_host(const std::string& qtype, py::array_t<uint8_t, p
 
 // The tensor-core GEMV's lane-by-lane host run (gemv_mma.cuh). w: (n, row_bytes) uint8; x: (m, k) -> (m, n)
 py::array_t<float> gemv_mma_host(const std::string& qtype, py::array_t<uint8_t, py::array::c_style> w,
-                                 py::array_t<float, py::array::c_style> x) {
+                                 py::array_t<float, py::array::c_style> x, const std::string& layout) {
     const std::string op = "gemv_mma_host";
     const TypeInfo& ti = type_or_throw(op, qtype);
-    const FormatKernels& fk = kernels_or_throw(op, ti);
+    const FormatKernels& fk = kernels_or_throw(op, ti, layout);
     if (!fk.gemv_mma_host) throw std::invalid_argument("[gemv_mma_host] no mma kernel for " + std::string(ti.name));
     if (x.ndim() != 2 || w.ndim() != 2) throw std::invalid_argument("[gemv_mma_host] w and x must be 2-D");
     const int64_t m = x.shape(0), k = x.shape(1), n = w.shape(0);
@@ -503,9 +598,29 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("upload", &upload, py::arg("buffer"), py::arg("host"), py::arg("stream") = 0);
     m.def("download", &download, py::arg("ptr"), py::arg("device"), py::arg("host"), py::arg("stream") = 0);
     m.def("dequantize", &dequantize, py::arg("w"), py::arg("qtype"), py::arg("rows"), py::arg("k"), py::arg("y_ptr"),
-          py::arg("stream") = 0);
+          py::arg("stream") = 0, py::arg("layout") = "gguf");
     m.def("matmul", &matmul, py::arg("w"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"), py::arg("m"),
-          py::arg("y_ptr"), py::arg("stream") = 0, py::arg("kernel") = "auto");
+          py::arg("y_ptr"), py::arg("stream") = 0, py::arg("kernel") = "auto", py::arg("layout") = "gguf");
+    m.def("tile8_pack", [](const std::string& qtype, py::array_t<uint8_t, py::array::c_style> data, int64_t k) {
+        return tile8_permute(qtype, data, k, true);
+    }, py::arg("qtype"), py::arg("data"), py::arg("k"));
+    m.def("tile8_unpack", [](const std::string& qtype, py::array_t<uint8_t, py::array::c_style> data, int64_t k) {
+        return tile8_permute(qtype, data, k, false);
+    }, py::arg("qtype"), py::arg("data"), py::arg("k"));
+    m.def("group_matmul", &group_matmul, py::arg("codes"), py::arg("params"), py::arg("unit_group"), py::arg("xsrc"),
+          py::arg("n"), py::arg("k"), py::arg("kp"), py::arg("groups"), py::arg("x_ptr"), py::arg("m"), py::arg("y_ptr"),
+          py::arg("stream") = 0);
+    m.def("group_dequantize", &group_dequantize, py::arg("codes"), py::arg("params"), py::arg("unit_group"),
+          py::arg("xsrc"), py::arg("n"), py::arg("k"), py::arg("kp"), py::arg("groups"), py::arg("y_ptr"),
+          py::arg("stream") = 0);
+    m.def("group_gemv_host", &group_gemv_host, py::arg("codes"), py::arg("params"), py::arg("unit_group"),
+          py::arg("xsrc"), py::arg("k"), py::arg("x"));
+    m.def("tile8_types", [] {
+        py::list names;
+        for (int i = 0; i < kTypeCount; ++i)
+            if (format_kernels_tile8(static_cast<QType>(i))) names.append(type_info(static_cast<QType>(i)).name);
+        return names;
+    });
     m.def("dlpack_view", &dlpack_view, py::arg("capsule"));
     m.def("dlpack_export", &dlpack_export, py::arg("owner"), py::arg("ptr"), py::arg("device"), py::arg("shape"),
           py::arg("versioned") = false);
@@ -516,13 +631,14 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("device_info", &device_info, py::arg("device"));
     m.def("memory_info", &memory_info, py::arg("device"));
     m.def("bench_matmul", &bench_matmul, py::arg("weights"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"),
-          py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0, py::arg("kernel") = "auto");
+          py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0, py::arg("kernel") = "auto",
+          py::arg("layout") = "gguf");
     m.def("bench_copy", &bench_copy, py::arg("device"), py::arg("nbytes"), py::arg("iters"));
     m.def("kernel_types", &kernel_types);
-    m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"));
-    m.def("gemv_q8_host", &gemv_q8_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
+    m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"), py::arg("layout") = "gguf");
+    m.def("gemv_q8_host", &gemv_q8_host, py::arg("qtype"), py::arg("w"), py::arg("x"), py::arg("layout") = "gguf");
     m.def("gemv_q8_types", &gemv_q8_types);
-    m.def("gemv_mma_host", &gemv_mma_host, py::arg("qtype"), py::arg("w"), py::arg("x"));
+    m.def("gemv_mma_host", &gemv_mma_host, py::arg("qtype"), py::arg("w"), py::arg("x"), py::arg("layout") = "gguf");
     m.def("gemv_mma_types", &gemv_mma_types);
     m.def("gemv_async_types", &gemv_async_types);
     m.attr("compiled_archs") = LOWBIT_CUDA_ARCHS;

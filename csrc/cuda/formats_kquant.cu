@@ -6,6 +6,7 @@
 
 #include "../core/blocks.h"
 #include "gemv_async.cuh"
+#include "gemv_stream.cuh"
 
 namespace lowbit::cuda {
 namespace {
@@ -163,9 +164,11 @@ struct FormatQ6_K {
 void register_kquant_formats(FormatKernels* table) {
     table[int(QType::Q2_K)] = make_format_kernels<FormatQ2_K>();
     table[int(QType::Q3_K)] = make_format_kernels<FormatQ3_K>();
-    table[int(QType::Q4_K)] = with_gemv_async<FormatQ45_K<false>>(make_format_kernels_q8<FormatQ45_K<false>>());
-    table[int(QType::Q5_K)] = with_gemv_async<FormatQ45_K<true>>(make_format_kernels_q8<FormatQ45_K<true>>());
-    table[int(QType::Q6_K)] = make_format_kernels_q8<FormatQ6_K>();
+    table[int(QType::Q4_K)] = with_gemv_stream<StreamUnits<FormatQ45_K<false>>>(
+        with_gemv_async<FormatQ45_K<false>>(make_format_kernels_q8<FormatQ45_K<false>>()));
+    table[int(QType::Q5_K)] = with_gemv_stream<StreamUnits<FormatQ45_K<true>>>(
+        with_gemv_async<FormatQ45_K<true>>(make_format_kernels_q8<FormatQ45_K<true>>()));
+    table[int(QType::Q6_K)] = with_gemv_stream<StreamUnits<FormatQ6_K>>(make_format_kernels_q8<FormatQ6_K>());
 }
 
 }  // namespace lowbit::cuda

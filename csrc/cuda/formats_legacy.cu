@@ -6,6 +6,7 @@
 
 #include "../core/blocks.h"
 #include "gemv_async.cuh"
+#include "gemv_stream.cuh"
 #include "gemv_mma.cuh"
 
 namespace lowbit::cuda {
@@ -154,11 +155,14 @@ struct FormatQ8_0 {
 }  // namespace
 
 void register_legacy_formats(FormatKernels* table) {
-    table[int(QType::Q4_0)] = with_gemv_async<FormatQ4_0>(with_gemv_mma<FormatQ4_0>(make_format_kernels_q8<FormatQ4_0>()));
-    table[int(QType::Q4_1)] = with_gemv_async<FormatQ4_1>(with_gemv_mma<FormatQ4_1>(make_format_kernels_q8<FormatQ4_1>()));
+    table[int(QType::Q4_0)] = with_gemv_stream<StreamUnits<FormatQ4_0>>(
+        with_gemv_async<FormatQ4_0>(with_gemv_mma<FormatQ4_0>(make_format_kernels_q8<FormatQ4_0>())));
+    table[int(QType::Q4_1)] = with_gemv_stream<StreamUnits<FormatQ4_1>>(
+        with_gemv_async<FormatQ4_1>(with_gemv_mma<FormatQ4_1>(make_format_kernels_q8<FormatQ4_1>())));
     table[int(QType::Q5_0)] = make_format_kernels<FormatQ5_0>();
     table[int(QType::Q5_1)] = make_format_kernels<FormatQ5_1>();
-    table[int(QType::Q8_0)] = with_gemv_async<FormatQ8_0>(with_gemv_mma<FormatQ8_0>(make_format_kernels_q8<FormatQ8_0>()));
+    table[int(QType::Q8_0)] = with_gemv_stream<StreamUnits<FormatQ8_0>>(
+        with_gemv_async<FormatQ8_0>(with_gemv_mma<FormatQ8_0>(make_format_kernels_q8<FormatQ8_0>())));
 }
 
 }  // namespace lowbit::cuda

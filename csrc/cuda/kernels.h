@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "../core/types.h"
 
@@ -38,12 +39,16 @@ struct FormatKernels {
     GemvHostFn gemv_mma_host = nullptr; // its lane-by-lane host run (host model of the mma)
     MatmulFn gemv_async = nullptr;      // m <= kGemvAsyncMaxRows: the integer GEMV fed by a cp.async pipeline
                                         // (gemv_async.cuh); only on request (kernel="gemv_async")
+    MatmulFn gemv_stream = nullptr;     // m <= 8: the integer GEMV with x quantized in shared memory by each
+                                        // block and a persistent, software-pipelined grid (gemv_stream.cuh);
+                                        // cudaErrorNotSupported when x does not fit (the caller falls back)
 };
 
 constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
 constexpr int64_t kGemvQ8MaxRows = 32;  // integer GEMV: weights decoded once serve up to 32 rows
 constexpr int64_t kGemvMmaMaxRows = 32; // int8 tensor-core GEMV: 4 column tiles of 8 activation rows
 constexpr int64_t kGemvAsyncMaxRows = 8; // cp.async-pipelined integer GEMV (aimed at m = 1)
+constexpr int64_t kGemvStreamMaxRows = 8; // gemv_stream: x of up to 8 rows in shared memory
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 //
@@ -55,10 +60,37 @@ constexpr int64_t kGemvAsyncMaxRows = 8; // cp.async-pipelined integer GEMV (aim
 // nibbles) so the kernels see a GGUF-like (n, row_bytes) matrix; nothing else in the dispatch changes.
 const FormatKernels* format_kernels(QType type);
 
+// The "tile8" device layout (tiled.cuh): q4_0, q4_1 and q8_0 rows of k % 256 == 0 with each 8 blocks'
+// scales moved ahead of their quants, so quants are 16-byte aligned. .to("cuda") packs it once.
+const FormatKernels* format_kernels_tile8(QType type);  // nullptr for other types
+// GGUF row bytes <-> tile8 row bytes (the same size); false when the type has no tile8 layout or
+// k % 256 != 0. rows: (n, row_bytes) back to back.
+bool tile8_pack(QType type, const uint8_t* gguf, uint8_t* tiled, int64_t n, int64_t k);
+bool tile8_unpack(QType type, const uint8_t* tiled, uint8_t* gguf, int64_t n, int64_t k);
+
+// GPTQ / AWQ 4-bit group weights on the device (group_int4.cu): lowbit's CPU group layout
+// (csrc/core/group_quant.h) with params[row * groups + g] = (scale, zero) and unit_group[u] = the group
+// of 32-column chunk u. All pointers device memory (host memory for group_int4_gemv_host).
+struct GroupInt4Device {
+    const uint8_t* codes;       // (n, row_bytes), row_bytes = kp / 2
+    int64_t row_bytes;
+    const float2* params;       // (n, groups)
+    int64_t groups;
+    const int32_t* unit_group;  // (kp / 32,)
+    const int32_t* xsrc;        // (kp,) source column of x, -1 for padding
+    int64_t n, k, kp;           // rows, checkpoint columns, padded columns
+};
+// y (m, n) = x (m, ldx >= k) @ W^T; any m (m > 8: 8 rows of x per pass over the weights).
+cudaError_t group_int4_matmul(const GroupInt4Device& w, const float* x, int64_t ldx, float* y, int64_t m,
+                              cudaStream_t stream);
+cudaError_t group_int4_dequantize(const GroupInt4Device& w, float* y, cudaStream_t stream);  // -> (n, k) f32
+void group_int4_gemv_host(const GroupInt4Device& w, const float* x, float* y, int64_t m);  // x: (m, k)
+
 // Family registration: each fills the rows of its types.
 void register_float_formats(FormatKernels* table);   // f32, f16, bf16
 void register_legacy_formats(FormatKernels* table);  // q4_0, q4_1, q5_0, q5_1, q8_0
 void register_kquant_formats(FormatKernels* table);  // q2_K .. q6_K
 void register_iq4_formats(FormatKernels* table);     // iq4_nl, iq4_xs
+void register_tile8_formats(FormatKernels* table);   // q4_0, q4_1, q8_0 in the tile8 layout
 
 }  // namespace lowbit::cuda

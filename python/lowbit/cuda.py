@@ -204,15 +204,18 @@ class CudaArray:
 class CudaQuantizedTensor:
     """A QuantizedTensor whose GGUF bytes live in GPU memory (from QuantizedTensor.to('cuda')).
 
-    The device copy holds the exact GGUF payload; .to('cpu') gives back an identical QuantizedTensor."""
+    layout "gguf": the file's bytes as they are; "tile8" (q4_0 / q4_1 / q8_0 with k % 256 == 0): the same
+    bytes with each 8 blocks' scales moved ahead of their quants, so the kernels read quants with 16-byte
+    loads (csrc/cuda/tiled.cuh). Either way .to('cpu') gives back an identical QuantizedTensor."""
 
-    __slots__ = ("_buffer", "device_index", "qtype", "shape")
+    __slots__ = ("_buffer", "device_index", "qtype", "shape", "layout")
 
-    def __init__(self, buffer, qtype: str, shape, device_index: int):
+    def __init__(self, buffer, qtype: str, shape, device_index: int, layout: str = "gguf"):
         self._buffer = buffer
         self.qtype = qtype
         self.shape = tuple(shape)
         self.device_index = device_index
+        self.layout = layout
 
     @property
     def device(self) -> str:
@@ -242,25 +245,125 @@ class CudaQuantizedTensor:
         host = np.empty(self.nbytes, dtype=np.uint8)
         if host.size:
             _cuda.download(self._buffer.ptr, self.device_index, host, 0)
+        if self.layout == "tile8":
+            k = self.shape[-1]
+            host = _cuda.tile8_unpack(self.qtype, host.reshape(_rows_of(self.shape), -1), k).reshape(-1)
         return QuantizedTensor(host, self.qtype, self.shape)
 
     def dequantize(self, *, stream=None) -> CudaArray:
         return dequantize(self, stream=stream)
 
+    def _matmul(self, x_ptr: int, m: int, y_ptr: int, handle: int, kernel: str) -> None:
+        n, k = self.shape
+        _cuda.matmul(self._buffer, self.qtype, n, k, x_ptr, m, y_ptr, handle, kernel, self.layout)
+
+    def _dequantize(self, y_ptr: int, handle: int) -> None:
+        _cuda.dequantize(self._buffer, self.qtype, _rows_of(self.shape), self.shape[-1], y_ptr, handle, self.layout)
+
     def __repr__(self) -> str:
-        return f"CudaQuantizedTensor(qtype={self.qtype!r}, shape={self.shape}, nbytes={self.nbytes}, device={self.device!r})"
+        return (f"CudaQuantizedTensor(qtype={self.qtype!r}, shape={self.shape}, nbytes={self.nbytes}, "
+                f"device={self.device!r}, layout={self.layout!r})")
 
 
-def to_device(qt, index: int) -> CudaQuantizedTensor:
-    """Copy a QuantizedTensor's bytes to GPU `index` (once; kernels read GGUF blocks in place)."""
+class CudaGroupTensor:
+    """A 4-bit lowbit.GroupQuantizedTensor (GPTQ / AWQ) on the GPU, from GroupQuantizedTensor.to('cuda'):
+    its CPU layout (codes in 32-column chunks, columns grouped) with (scale, zero) per row and group, a
+    chunk -> group map and the column map. matmul runs the streaming integer GEMV (x quantized to 8 bits
+    per 32 columns, as for the GGUF types), 8 rows of x per pass; .to('cpu') gives the tensor back."""
+
+    __slots__ = ("_codes", "_params", "_unit_group", "_xsrc", "_host", "device_index", "shape", "kp", "groups")
+
+    def __init__(self, gt, index: int):
+        op = "to"
+        if gt.bits != 4:
+            raise ValueError(f"[{op}] the CUDA kernels take 4-bit group weights; this tensor has {gt.bits} bits "
+                             f"(dequantize it and quantize to a GGUF type, or run it on the CPU)")
+        n, k = gt.shape
+        kp = int(gt.xsrc.shape[0])
+        groups = gt.groups
+        chunk_start = np.asarray(gt.chunk_start, dtype=np.int64)
+        unit_group = np.repeat(np.arange(groups, dtype=np.int32), np.diff(chunk_start)).astype(np.int32)
+        if unit_group.shape[0] != kp // 32 or kp % 32:
+            raise ValueError(f"[{op}] inconsistent group layout: {unit_group.shape[0]} chunks for {kp} columns")
+        params = np.ascontiguousarray(np.stack([gt.scales, gt.zeros], axis=-1), dtype=np.float32)
+        self._host = gt
+        self.shape, self.kp, self.groups, self.device_index = (n, k), kp, groups, index
+        self._codes = _cuda.DeviceBuffer(gt.codes.nbytes, index)
+        _cuda.upload(self._codes, np.ascontiguousarray(gt.codes).reshape(-1), 0)
+        self._params = _cuda.DeviceBuffer(params.nbytes, index)
+        _cuda.upload(self._params, params.reshape(-1).view(np.uint8), 0)
+        self._unit_group = _cuda.DeviceBuffer(unit_group.nbytes, index)
+        _cuda.upload(self._unit_group, unit_group.view(np.uint8), 0)
+        xsrc = np.ascontiguousarray(gt.xsrc, dtype=np.int32)
+        self._xsrc = _cuda.DeviceBuffer(xsrc.nbytes, index)
+        _cuda.upload(self._xsrc, xsrc.view(np.uint8), 0)
+
+    @property
+    def device(self) -> str:
+        return f"cuda:{self.device_index}"
+
+    @property
+    def nbytes(self) -> int:
+        return int(self._codes.nbytes + self._params.nbytes + self._unit_group.nbytes + self._xsrc.nbytes)
+
+    def to(self, device):
+        kind, index = parse_device("CudaGroupTensor.to", device)
+        if kind == "cpu":
+            return self._host
+        return self if index == self.device_index else CudaGroupTensor(self._host, index)
+
+    def dequantize(self, *, stream=None) -> CudaArray:
+        return dequantize(self, stream=stream)
+
+    def _args(self):
+        n, k = self.shape
+        return (self._codes, self._params, self._unit_group, self._xsrc, n, k, self.kp, self.groups)
+
+    def _matmul(self, x_ptr: int, m: int, y_ptr: int, handle: int, kernel: str) -> None:
+        if kernel not in ("auto", "gemv_stream"):
+            raise ValueError(f"[matmul] group weights run the 'gemv_stream' kernel only, got kernel={kernel!r}")
+        _cuda.group_matmul(*self._args(), x_ptr, m, y_ptr, handle)
+
+    def _dequantize(self, y_ptr: int, handle: int) -> None:
+        _cuda.group_dequantize(*self._args(), y_ptr, handle)
+
+    def __repr__(self) -> str:
+        return f"CudaGroupTensor(bits=4, shape={self.shape}, groups={self.groups}, device={self.device!r})"
+
+
+def group_to_device(gt, index: int) -> CudaGroupTensor:
+    _require_device("to", index)
+    return CudaGroupTensor(gt, index)
+
+
+_DEVICE_WEIGHTS = (CudaQuantizedTensor, CudaGroupTensor)
+
+
+def device_layout(qtype: str, shape) -> str:
+    """The layout .to('cuda') gives a tensor: tile8 where the type has it and k % 256 == 0, else gguf."""
+    if _cuda is None or not hasattr(_cuda, "tile8_types"):
+        return "gguf"
+    return "tile8" if qtype in _cuda.tile8_types() and shape and shape[-1] % 256 == 0 else "gguf"
+
+
+def to_device(qt, index: int, layout: str | None = None) -> CudaQuantizedTensor:
+    """Copy a QuantizedTensor's bytes to GPU `index` once, in `layout` (default: device_layout)."""
     op = "to"
     _require_device(op, index)
     if qt.qtype not in _cuda.kernel_types():
         raise ValueError(f"[{op}] type {qt.qtype!r} has no CUDA kernels; supported: {', '.join(_cuda.kernel_types())}")
+    want = device_layout(qt.qtype, qt.shape)
+    if layout is None:
+        layout = want
+    elif layout not in ("gguf", want):
+        raise ValueError(f"[{op}] layout {layout!r} is not available for {qt.qtype} {qt.shape}; use 'gguf' or {want!r}")
+    data = np.ascontiguousarray(qt.data)
+    if layout == "tile8" and qt.nbytes:
+        data = _cuda.tile8_pack(qt.qtype, data.reshape(_rows_of(qt.shape), -1), qt.shape[-1]).reshape(-1)
     buffer = _cuda.DeviceBuffer(qt.nbytes, index)
     if qt.nbytes:
-        _cuda.upload(buffer, np.ascontiguousarray(qt.data), 0)
-    return CudaQuantizedTensor(buffer, qt.qtype, qt.shape, index)
+        _cuda.upload(buffer, data, 0)
+    return CudaQuantizedTensor(buffer, qt.qtype, qt.shape, index, layout)
 
 
 def _rows_of(shape) -> int:
@@ -270,14 +373,14 @@ def _rows_of(shape) -> int:
 def dequantize(w: CudaQuantizedTensor, *, stream=None) -> CudaArray:
     """Expand a device tensor to float32 on the same GPU (values identical to the CPU's dequantize)."""
     op = "dequantize"
-    if not isinstance(w, CudaQuantizedTensor):
-        raise TypeError(f"[{op}] expected a CudaQuantizedTensor, got {type(w).__name__}")
+    if not isinstance(w, _DEVICE_WEIGHTS):
+        raise TypeError(f"[{op}] expected a CudaQuantizedTensor or CudaGroupTensor, got {type(w).__name__}")
     handle = 0 if stream is None else _stream_handle(op, stream)
     k = w.shape[-1]
     rows = _rows_of(w.shape)
     out = _cuda.DeviceBuffer(4 * rows * k, w.device_index)
     if rows and k:
-        _cuda.dequantize(w._buffer, w.qtype, rows, k, out.ptr, handle)
+        w._dequantize(out.ptr, handle)
     return CudaArray(out, w.shape, w.device_index, handle, keepalive=w)
 
 
@@ -290,7 +393,7 @@ def _check_out(op: str, out, shape, device_index: int):
     return out
 
 
-_KERNELS = ("auto", "gemv", "gemv_unstaged", "gemv_f32", "gemm", "mma", "mma_async", "gemv_async")
+_KERNELS = ("auto", "gemv", "gemv_unstaged", "gemv_f32", "gemm", "mma", "mma_async", "gemv_async", "gemv_stream")
 
 
 def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = None, kernel: str = "auto"):
@@ -303,13 +406,16 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     kernel: "auto", or "gemv" / "gemv_unstaged" / "gemv_f32" / "gemm" to force one (tests, benchmarks);
     "mma" / "mma_async": int8 tensor cores (m <= 32; q4_0, q4_1, q8_0; the second stages weights through
     shared memory with cp.async); "gemv_async": the integer GEMV fed through a
-    cp.async pipeline (m <= 8; q4_0, q4_1, q8_0, q4_k, q5_k; opt-in: no faster on the H100).
-    "auto" takes "mma_async" for q4_0 / q4_1 / q8_0 at 9 <= m <= 32, where it measured fastest."""
+    cp.async pipeline (m <= 8; q4_0, q4_1, q8_0, q4_k, q5_k; opt-in: no faster on the H100);
+    "gemv_stream": the integer GEMV with x quantized in shared memory by each block of a persistent,
+    software-pipelined grid (m <= 8; the same six types; 16-byte quant loads in the tile8 layout).
+    "auto" takes "gemv_stream" at m <= 8 (the plain "gemv" where x does not fit in shared memory) and
+    "mma_async" for q4_0 / q4_1 / q8_0 at 9 <= m <= 32, where it measured fastest."""
     op = "matmul"
     if kernel not in _KERNELS:
         raise ValueError(f"[{op}] kernel must be one of {_KERNELS}, got {kernel!r}")
-    if not isinstance(w, CudaQuantizedTensor):
-        raise TypeError(f"[{op}] w must be a CudaQuantizedTensor, got {type(w).__name__}")
+    if not isinstance(w, _DEVICE_WEIGHTS):
+        raise TypeError(f"[{op}] w must be a CudaQuantizedTensor or CudaGroupTensor, got {type(w).__name__}")
     if len(w.shape) != 2:
         raise ValueError(f"[{op}] w must be 2-D (n, k), got shape {w.shape}")
     n, k = w.shape
@@ -344,7 +450,7 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     y_shape = shape[:-1] + (n,)
     y = CudaArray(_cuda.DeviceBuffer(4 * m * n, dev), y_shape, dev, handle) if out is None else \
         _check_out(op, out, y_shape, dev)
-    _cuda.matmul(w._buffer, w.qtype, n, k, view["ptr"], m, y.ptr, handle, kernel)
+    w._matmul(view["ptr"], m, y.ptr, handle, kernel)
     y._stream = handle
     y._keepalive = (capsule, w)
     return y
@@ -361,7 +467,7 @@ def _is_row_major(shape, strides) -> bool:
     return True
 
 
-def _matmul_host(x: np.ndarray, w: CudaQuantizedTensor, stream, kernel: str) -> np.ndarray:
+def _matmul_host(x: np.ndarray, w, stream, kernel: str) -> np.ndarray:
     from .ops import _host_matmul_input
 
     op = "matmul"
@@ -373,7 +479,7 @@ def _matmul_host(x: np.ndarray, w: CudaQuantizedTensor, stream, kernel: str) -> 
     x_dev = _cuda.DeviceBuffer(x2.nbytes, dev)
     _cuda.upload(x_dev, x2, handle)
     y_dev = _cuda.DeviceBuffer(4 * m * n, dev)
-    _cuda.matmul(w._buffer, w.qtype, n, k, x_dev.ptr, m, y_dev.ptr, handle, kernel)
+    w._matmul(x_dev.ptr, m, y_dev.ptr, handle, kernel)
     y = np.empty((m, n), dtype=np.float32)
     _cuda.download(y_dev.ptr, dev, y, handle)
     return y.reshape(x.shape[:-1] + (n,))

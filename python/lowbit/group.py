@@ -119,11 +119,11 @@ class GroupQuantizedTensor:
         return "cpu"
 
     def to(self, device):
-        """'cpu' -> self. The group formats have no CUDA kernels yet: RuntimeError for 'cuda' (what
-        lowbit.model.offload reports, as for a machine without CUDA)."""
-        if device == "cpu":
-            return self
-        raise RuntimeError(f"[GroupQuantizedTensor.to] GPTQ / AWQ group weights run on the CPU only, got {device!r}")
+        """'cpu' -> self; 'cuda' / 'cuda:N' -> a lowbit.cuda.CudaGroupTensor (4-bit only: ValueError for
+        other widths; RuntimeError without a CUDA build or a usable GPU)."""
+        from . import cuda
+        kind, index = cuda.parse_device("to", device)
+        return self if kind == "cpu" else cuda.group_to_device(self, index)
 
     def _args(self):
         return (self.codes, self.scales, self.zeros, self.chunk_start, self.xsrc, self.bits, *self.shape)

@@ -44,8 +44,8 @@ def has_cuda() -> bool:
 
 
 def _is_cuda_tensor(obj) -> bool:
-    from .cuda import CudaQuantizedTensor
-    return isinstance(obj, CudaQuantizedTensor)
+    from .cuda import CudaGroupTensor, CudaQuantizedTensor
+    return isinstance(obj, (CudaQuantizedTensor, CudaGroupTensor))
 
 
 def _on_cuda(obj) -> bool:
@@ -133,12 +133,13 @@ class QuantizedTensor:
     def device(self) -> str:
         return "cpu"
 
-    def to(self, device):
+    def to(self, device, *, layout: str | None = None):
         """'cpu' -> self; 'cuda' / 'cuda:N' -> a lowbit.cuda.CudaQuantizedTensor holding these bytes on
-        the GPU (RuntimeError when lowbit has no CUDA build or the machine no usable GPU)."""
+        the GPU (RuntimeError when lowbit has no CUDA build or the machine no usable GPU). layout: None
+        (the best the kernels have: "tile8" for q4_0 / q4_1 / q8_0 with k % 256 == 0) or "gguf"."""
         from . import cuda
         kind, index = cuda.parse_device("to", device)
-        return self if kind == "cpu" else cuda.to_device(self, index)
+        return self if kind == "cpu" else cuda.to_device(self, index, layout)
 
     def __repr__(self) -> str:
         return f"QuantizedTensor(qtype={self.qtype!r}, shape={self.shape}, nbytes={self.nbytes})"
