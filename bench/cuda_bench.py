@@ -2,9 +2,11 @@
 
     python3 bench/cuda_bench.py --out results.json [--quick]
 
-Kernel times come from CUDA events around back-to-back launches (lowbit._cuda.bench_matmul: no Python
-in the timed loop), cycling through enough copies of each weight matrix that every launch reads its
-weights from DRAM rather than L2. Reported per (type, shape, m):
+Kernel times come from CUDA events around replays of a CUDA graph of back-to-back launches
+(lowbit._cuda.bench_matmul(graph=True): no host launch cost between kernels, as in a captured decode
+step; us_stream_launches is the same from a host loop of launches), cycling through enough copies of
+each weight matrix that every launch reads its weights from DRAM rather than L2. Reported per
+(type, shape, m):
   weight_gbps        weight bytes / kernel time
   frac_of_copy_bw    weight_gbps / device-to-device copy bandwidth (read + write bytes / time)
   vs_cublas_fp16     cuBLAS fp16 time (torch.matmul, fp16 weights, same shape) / lowbit time
@@ -94,7 +96,7 @@ def device_copies(qt, l2_bytes: int, layout: str | None = None) -> list:
     return [qt.to("cuda", layout=layout) for _ in range(max(2, math.ceil(3 * l2_bytes / qt.nbytes) + 1))]
 
 
-def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> float:
+def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto", graph: bool = True) -> float:
     qt = ws[0]
     n, k = qt.shape
     x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
@@ -102,7 +104,7 @@ def lowbit_ms(_cuda, ws: list, m: int, iters: int, kernel: str = "auto") -> floa
     _cuda.upload(x_dev, x, 0)
     y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
     return _cuda.bench_matmul([w._buffer for w in ws], qt.qtype, n, k, x_dev.ptr, m, y_dev.ptr, iters, 0, kernel,
-                              qt.layout)
+                              qt.layout, graph)
 
 
 def group_ms(_cuda, ws: list, m: int, iters: int) -> float:
@@ -112,14 +114,9 @@ def group_ms(_cuda, ws: list, m: int, iters: int) -> float:
     x_dev = _cuda.DeviceBuffer(x.nbytes, 0)
     _cuda.upload(x_dev, x, 0)
     y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
-    for w in ws:
-        w._matmul(x_dev.ptr, m, y_dev.ptr, 0, "auto")
-    _cuda.synchronize(0, 0)
-    t = time.perf_counter()
-    for i in range(iters):
-        ws[i % len(ws)]._matmul(x_dev.ptr, m, y_dev.ptr, 0, "auto")
-    _cuda.synchronize(0, 0)
-    return (time.perf_counter() - t) / iters * 1e3  # host clock around a synchronized loop
+    w0 = ws[0]
+    return _cuda.bench_group_matmul([(w._codes, w._params, w._unit_group, w._xsrc) for w in ws], n, k, w0.kp,
+                                    w0.groups, x_dev.ptr, m, y_dev.ptr, iters)
 
 
 def group_cases(lowbit, _cuda, shapes, cublas: dict, copy_gbps: float, l2: int, iters: int, result: dict, save) -> None:
@@ -228,6 +225,7 @@ def main() -> int:
     async_types = set(_cuda.gemv_async_types()) if hasattr(_cuda, "gemv_async_types") else set()
     shapes = SHAPES[:1] if args.quick else SHAPES
     ms_list = [int(v) for v in args.ms.split(",")]
+    iters = 20 if args.quick else 50
     types = args.types.split(",")
     try:  # first: short, and not subject to the time budget
         group_cases(lowbit, _cuda, shapes, {}, copy_gbps, l2, iters, result, save)
@@ -265,6 +263,8 @@ def main() -> int:
                     case["weight_gbps"] = qt.nbytes / ms / 1e6
                     case["frac_of_copy_bw"] = case["weight_gbps"] / copy_gbps
                     case["tflops"] = 2.0 * m * n * k / ms / 1e9
+                    if m <= 8:  # host-launched stream of kernels instead of graph replays (adds launch gaps)
+                        case["us_stream_launches"] = lowbit_ms(_cuda, ws, m, iters, graph=False) * 1e3
                     if m <= 32:  # the per-row dp4a GEMV (the default at m <= 8 before gemv_stream)
                         case["us_gemv"] = lowbit_ms(_cuda, ws, m, iters, "gemv") * 1e3
                     if ws_gguf is not ws and m <= 32:  # the same default kernel on the GGUF layout

@@ -450,13 +450,63 @@ py::array_t<float> group_gemv_host(py::array_t<uint8_t, py::array::c_style> code
 
 // Times `iters` launches cycling through `weights` (copies of one matrix: together larger than L2,
 // so each launch streams its weights from DRAM as in a real model). Milliseconds per launch.
+// Milliseconds per launch of launch(i, stream) for i < iters, captured into a CUDA graph and replayed: the
+// device alone, no host launch cost between kernels (what a model's captured decode step pays).
+template <class Launch>
+double time_graph(const std::string& op, int iters, Launch launch) {
+    cudaStream_t s;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), op);
+    cudaGraph_t g = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    float ms = 0.f;
+    const int replays = 5;
+    cudaError_t err = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+    if (err == cudaSuccess) {
+        try {
+            for (int i = 0; i < iters; ++i) launch(i, reinterpret_cast<uintptr_t>(s));
+        } catch (...) {
+            cudaStreamEndCapture(s, &g);
+            if (g) cudaGraphDestroy(g);
+            cudaStreamDestroy(s);
+            throw;
+        }
+        err = cudaStreamEndCapture(s, &g);
+    }
+    if (err == cudaSuccess) err = cudaGraphInstantiate(&exec, g, 0);
+    if (err == cudaSuccess) err = cudaGraphLaunch(exec, s);  // warm-up replay
+    if (err == cudaSuccess) err = cudaEventCreate(&start);
+    if (err == cudaSuccess) err = cudaEventCreate(&stop);
+    if (err == cudaSuccess) err = cudaEventRecord(start, s);
+    for (int r = 0; r < replays && err == cudaSuccess; ++r) err = cudaGraphLaunch(exec, s);
+    if (err == cudaSuccess) err = cudaEventRecord(stop, s);
+    if (err == cudaSuccess) {
+        py::gil_scoped_release release;
+        err = cudaEventSynchronize(stop);
+    }
+    if (err == cudaSuccess) err = cudaEventElapsedTime(&ms, start, stop);
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    if (exec) cudaGraphExecDestroy(exec);
+    if (g) cudaGraphDestroy(g);
+    cudaStreamDestroy(s);
+    check(err, op);
+    return double(ms) / (double(iters) * replays);
+}
+
+// graph: time graph replays of the launches (time_graph) instead of a stream of host launches.
 double bench_matmul(py::list weights, const std::string& qtype, int64_t n, int64_t k, uintptr_t x_ptr, int64_t m,
-                    uintptr_t y_ptr, int iters, uintptr_t stream, const std::string& kernel, const std::string& layout) {
+                    uintptr_t y_ptr, int iters, uintptr_t stream, const std::string& kernel, const std::string& layout,
+                    bool graph) {
     if (iters < 1 || weights.empty()) throw std::invalid_argument("[bench_matmul] need iters >= 1 and a weight");
     std::vector<const DeviceBuffer*> ws;
     for (py::handle h : weights) ws.push_back(&h.cast<const DeviceBuffer&>());
     for (const DeviceBuffer* w : ws) matmul(*w, qtype, n, k, x_ptr, m, y_ptr, stream, kernel, layout);  // warm-up
     DeviceScope scope(ws[0]->device(), "bench_matmul");
+    if (graph)
+        return time_graph("bench_matmul", iters, [&](int i, uintptr_t s) {
+            matmul(*ws[size_t(i) % ws.size()], qtype, n, k, x_ptr, m, y_ptr, s, kernel, layout);
+        });
     cudaEvent_t start, stop;
     check(cudaEventCreate(&start), "bench_matmul");
     check(cudaEventCreate(&stop), "bench_matmul");
@@ -473,6 +523,22 @@ double bench_matmul(py::list weights, const std::string& qtype, int64_t n, int64
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
     return double(ms) / iters;
+}
+
+// The group GEMV timed like bench_matmul(graph=True); weights: tuples (codes, params, unit_group, xsrc).
+double bench_group_matmul(py::list weights, int64_t n, int64_t k, int64_t kp, int64_t groups, uintptr_t x_ptr,
+                          int64_t m, uintptr_t y_ptr, int iters) {
+    if (iters < 1 || weights.empty()) throw std::invalid_argument("[bench_group_matmul] need iters >= 1 and a weight");
+    std::vector<py::tuple> ws;
+    for (py::handle h : weights) ws.push_back(h.cast<py::tuple>());
+    auto run = [&](size_t i, uintptr_t s) {
+        const py::tuple& t = ws[i % ws.size()];
+        group_matmul(t[0].cast<const DeviceBuffer&>(), t[1].cast<const DeviceBuffer&>(), t[2].cast<const DeviceBuffer&>(),
+                     t[3].cast<const DeviceBuffer&>(), n, k, kp, groups, x_ptr, m, y_ptr, s);
+    };
+    for (size_t i = 0; i < ws.size(); ++i) run(i, 0);  // warm-up, validates
+    DeviceScope scope(ws[0][0].cast<const DeviceBuffer&>().device(), "bench_group_matmul");
+    return time_graph("bench_group_matmul", iters, [&](int i, uintptr_t s) { run(size_t(i), s); });
 }
 
 // Device-to-device cudaMemcpy of nbytes; returns milliseconds per copy.
@@ -632,7 +698,9 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("memory_info", &memory_info, py::arg("device"));
     m.def("bench_matmul", &bench_matmul, py::arg("weights"), py::arg("qtype"), py::arg("n"), py::arg("k"), py::arg("x_ptr"),
           py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0, py::arg("kernel") = "auto",
-          py::arg("layout") = "gguf");
+          py::arg("layout") = "gguf", py::arg("graph") = false);
+    m.def("bench_group_matmul", &bench_group_matmul, py::arg("weights"), py::arg("n"), py::arg("k"), py::arg("kp"),
+          py::arg("groups"), py::arg("x_ptr"), py::arg("m"), py::arg("y_ptr"), py::arg("iters"));
     m.def("bench_copy", &bench_copy, py::arg("device"), py::arg("nbytes"), py::arg("iters"));
     m.def("kernel_types", &kernel_types);
     m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"), py::arg("layout") = "gguf");

@@ -15,6 +15,8 @@
 // l * 16: no bank conflicts) and xds[row][unit]; m * ceil(k/1024) * 1024 * 1.25 bytes, capped by the
 // launcher (kStreamMaxSmem), which otherwise reports cudaErrorNotSupported so the caller falls back.
 #pragma once
+#include <atomic>
+
 #include "tiled.cuh"
 
 namespace lowbit::cuda {
@@ -41,6 +43,7 @@ struct GgufRows {
     LOWBIT_HD static void load(const Args& a, int64_t row, int64_t u, Raw& r) { F::load_raw(a.w + row * a.row_bytes, u, r); }
     LOWBIT_HD static void to_unit(const Raw& r, Unit32& out) { F::to_unit(r, out); }
     LOWBIT_HD static int64_t x_col(const Args&, int64_t c) { return c; }  // column of x for weight column c
+    static constexpr bool kContiguousX = true;  // x_col is the identity: the prologue loads float4s
 };
 
 // S: a row source (GgufRows<F>, GroupInt4Rows). k: weight columns (a multiple of 32); x: (m, ldx) f32,
@@ -70,37 +73,47 @@ __global__ void __launch_bounds__(kStreamWarps * 32)
     };
     if (row < n) load_step(row, 0, cur);
 
-    // x prologue: warp-per-32-block quantization as quantize_x_kernel (same values), 8 blocks per batch
-    // so a warp has 8 loads in flight.
-    {
-        const int64_t total = int64_t(m) * units;
-        for (int64_t b0 = warp; b0 < total; b0 += 8 * kStreamWarps) {
-            float v[8];
+    // x prologue: one thread per 32-block of x (amax, scale, rounding and sum as quantize_x_kernel, so the
+    // same values), no shuffles: its 32 loads are independent and in flight together.
+    for (int64_t b = threadIdx.x; b < int64_t(m) * units; b += kStreamWarps * 32) {
+        const int64_t r = b / units, ub = b % units;
+        float v[32];
+        if constexpr (S::kContiguousX) {  // x rows 16-byte aligned (the launcher's contract)
+            const float4* src = reinterpret_cast<const float4*>(x + r * ldx + 32 * ub);
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
-                const int64_t b = b0 + int64_t(j) * kStreamWarps;
-                const int64_t col = b < total ? S::x_col(args, 32 * (b % units) + lane) : -1;
-                v[j] = col >= 0 ? x[(b / units) * ldx + col] : 0.f;
+                const float4 f = __ldg(src + j);
+                v[4 * j] = f.x; v[4 * j + 1] = f.y; v[4 * j + 2] = f.z; v[4 * j + 3] = f.w;
             }
+        } else {
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                const int64_t b = b0 + int64_t(j) * kStreamWarps;
-                if (b >= total) break;  // the same for the whole warp
-                const int64_t r = b / units, ub = b % units;
-                float amax = fabsf(v[j]);
-#pragma unroll
-                for (int offset = 16; offset > 0; offset >>= 1)
-                    amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
-                const float d = amax / 127.f;
-                const float id = d != 0.f ? 1.f / d : 0.f;
-                const int q = round_to_int(v[j] * id);
-                xq[((r * spans + (ub >> 5)) * 2 + (lane >> 4)) * 512 + (ub & 31) * 16 + (lane & 15)] = int8_t(q);
-                int sum = q;
-#pragma unroll
-                for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-                if (lane == 0) xds[r * spans * 32 + ub] = make_float2(d, d * float(sum));
+            for (int j = 0; j < 32; ++j) {
+                const int64_t col = S::x_col(args, 32 * ub + j);
+                v[j] = col >= 0 ? __ldg(x + r * ldx + col) : 0.f;
             }
         }
+        float amax = 0.f;
+#pragma unroll
+        for (int j = 0; j < 32; ++j) amax = fmaxf(amax, fabsf(v[j]));
+        const float d = amax / 127.f;
+        const float id = d != 0.f ? 1.f / d : 0.f;
+        int sum = 0;
+        uint32_t packed[8];
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            uint32_t word = 0;
+#pragma unroll
+            for (int t = 0; t < 4; ++t) {
+                const int q = round_to_int(v[4 * j + t] * id);
+                sum += q;
+                word |= uint32_t(uint8_t(int8_t(q))) << (8 * t);
+            }
+            packed[j] = word;
+        }
+        int8_t* dst = xq + (r * spans + (ub >> 5)) * 1024 + (ub & 31) * 16;  // half 0; half 1 at +512
+        *reinterpret_cast<uint4*>(dst) = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+        *reinterpret_cast<uint4*>(dst + 512) = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+        xds[r * spans * 32 + ub] = make_float2(d, d * float(sum));
     }
     __syncthreads();
     if (row >= n) return;  // whole warps leave together, after the block barrier
@@ -158,16 +171,36 @@ cudaError_t gemv_stream_kernel_launch(const typename S::Args& args, const float*
     const auto kernel = gemv_stream_kernel<S, M>;
     const int64_t smem = stream_smem_bytes(m, k);
     cudaError_t err;
-    if (smem > 48 * 1024) {
-        err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
-        if (err != cudaSuccess) return err;
-    }
     int device = 0, sms = 0, per_sm = 0;
     if ((err = cudaGetDevice(&device)) != cudaSuccess) return err;
-    if ((err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return err;
-    if ((err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kStreamWarps * 32, size_t(smem))) !=
-        cudaSuccess)
+    if (smem > 48 * 1024) {  // opt in to kStreamMaxSmem once per device
+        static std::atomic<bool> opted_in[64];
+        if (device >= 64 || !opted_in[device].load(std::memory_order_relaxed)) {
+            err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kStreamMaxSmem));
+            if (err != cudaSuccess) return err;
+            if (device < 64) opted_in[device].store(true, std::memory_order_relaxed);
+        }
+    }
+    // Grid = blocks resident at once. The occupancy query costs microseconds of host time, as much as a
+    // small GEMV's kernel: remembered per (instantiation, shared-memory size), the SM count per device.
+    static std::atomic<int> sm_count[64];
+    if (device < 64 && (sms = sm_count[device].load(std::memory_order_relaxed)) == 0) {
+        if ((err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) return err;
+        sm_count[device].store(sms, std::memory_order_relaxed);
+    } else if (device >= 64 &&
+               (err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess) {
         return err;
+    }
+    static std::atomic<int64_t> cached{-1};  // smem << 8 | blocks per SM (the same on every device we build for)
+    const int64_t c = cached.load(std::memory_order_relaxed);
+    if (c >= 0 && (c >> 8) == smem) {
+        per_sm = int(c & 0xff);
+    } else {
+        if ((err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kStreamWarps * 32, size_t(smem))) !=
+            cudaSuccess)
+            return err;
+        cached.store(smem << 8 | (per_sm & 0xff), std::memory_order_relaxed);
+    }
     if (per_sm < 1) return cudaErrorNotSupported;
     const int64_t wanted = (n + kStreamWarps - 1) / kStreamWarps;
     const int64_t blocks = wanted < int64_t(sms) * per_sm ? wanted : int64_t(sms) * per_sm;

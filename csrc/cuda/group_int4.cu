@@ -36,7 +36,8 @@ struct GroupInt4Rows {
         out.scale = r.p.x;
         out.offset = -(r.p.x * r.p.y);
     }
-    LOWBIT_HD static int64_t x_col(const Args& a, int64_t c) { return a.xsrc[c]; }
+    LOWBIT_HD static int64_t x_col(const Args& a, int64_t c) { return ldg_or_load(a.xsrc + c); }
+    static constexpr bool kContiguousX = false;  // columns gathered through xsrc
 };
 
 cudaError_t group_int4_matmul(const GroupInt4Device& w, const float* x, int64_t ldx, float* y, int64_t m,
