@@ -116,7 +116,7 @@ def group_ms(_cuda, ws: list, m: int, iters: int) -> float:
     y_dev = _cuda.DeviceBuffer(4 * m * n, 0)
     w0 = ws[0]
     return _cuda.bench_group_matmul([(w._codes, w._params, w._unit_group, w._xsrc) for w in ws], n, k, w0.kp,
-                                    w0.groups, x_dev.ptr, m, y_dev.ptr, iters)
+                                    w0.groups, w0.units_per_group, x_dev.ptr, m, y_dev.ptr, iters)
 
 
 def group_cases(lowbit, _cuda, shapes, cublas: dict, copy_gbps: float, l2: int, iters: int, result: dict, save) -> None:
@@ -265,6 +265,10 @@ def main() -> int:
                     case["tflops"] = 2.0 * m * n * k / ms / 1e9
                     if m <= 8:  # host-launched stream of kernels instead of graph replays (adds launch gaps)
                         case["us_stream_launches"] = lowbit_ms(_cuda, ws, m, iters, graph=False) * 1e3
+                    if 8 < m <= 16:  # gemv_stream past auto's range, against mma_async there
+                        case["us_gemv_stream"] = us = lowbit_ms(_cuda, ws, m, iters, "gemv_stream") * 1e3
+                        if (n, k, m) in cublas:
+                            case["vs_cublas_fp16_gemv_stream"] = cublas[(n, k, m)] * 1e3 / us
                     if m <= 32:  # the per-row dp4a GEMV (the default at m <= 8 before gemv_stream)
                         case["us_gemv"] = lowbit_ms(_cuda, ws, m, iters, "gemv") * 1e3
                     if ws_gguf is not ws and m <= 32:  # the same default kernel on the GGUF layout
@@ -282,7 +286,8 @@ def main() -> int:
                     log(f"{qtype:5s} {n}x{k} m={m:3d}: {case['us']:8.1f} us {case['weight_gbps']:6.0f} GB/s "
                         f"({100 * case['frac_of_copy_bw']:.0f}% of copy) "
                         f"x{case.get('vs_cublas_fp16', float('nan')):.2f} vs cuBLAS fp16"
-                        + "".join(f"; {name} {case[f'us_{name}']:.1f} us" for name in opt_in))
+                        + "".join(f"; {name} {case[f'us_{name}']:.1f} us" for name in opt_in + ["gemv_stream"]
+                                  if f"us_{name}" in case))
                 except Exception:
                     case["error"] = traceback.format_exc()
                     result["errors"].append({"step": f"{qtype} {n}x{k} m={m}", "error": case["error"]})

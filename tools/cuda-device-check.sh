@@ -107,6 +107,7 @@ run_step bench 170 python3 bench/cuda_bench.py --out "$OUT/bench.json" --time-bu
 # ---- memcheck over the CUDA tests (quick shapes; torch/cupy are left out: instrumenting their
 # modules takes minutes; the out-of-memory test is left out: it provokes an API error on purpose) ----
 SANITIZER=$(command -v compute-sanitizer || ls -d /usr/local/cuda*/bin/compute-sanitizer /usr/local/cuda*/compute-sanitizer/compute-sanitizer 2>/dev/null | sort -V | tail -1)
+[[ -z "$SANITIZER" ]] && SANITIZER=$(find /usr/local /opt -maxdepth 7 -name compute-sanitizer -type f -perm -u+x 2>/dev/null | sort -V | tail -1)
 if [[ -n "$SANITIZER" && -z "${LOWBIT_CHECK_NO_MEMCHECK:-}" ]]; then
   run_step memcheck 90 env LOWBIT_CUDA_TEST_QUICK=1 "$SANITIZER" --tool memcheck --error-exitcode 99 \
     python3 -m pytest -m cuda tests/test_cuda.py -q -x -p no:cacheprovider \

@@ -185,7 +185,7 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     // dp4a GEMV from m = 16 (q4_0 28672x4096: 102 vs 155 us) but lost at m <= 4, so it takes m = 9..32.
     if (fk.gemv_mma_async && m > 8 && m <= kGemvMmaMaxRows) fn = fk.gemv_mma_async;
     // gemv_stream: x quantized in shared memory, persistent grid; falls back to fk.gemv where x does not fit
-    const bool auto_stream = kernel == "auto" && fk.gemv_stream && m <= kGemvStreamMaxRows;
+    const bool auto_stream = kernel == "auto" && fk.gemv_stream && m <= kGemvStreamAutoRows;
     if (auto_stream) fn = fk.gemv_stream;
     if (kernel == "gemv_f32") fn = fk.gemv_f32;
     else if (kernel == "gemv") fn = fk.gemv;
@@ -386,8 +386,9 @@ py::tuple memory_info(int device) {
 
 GroupInt4Device group_view(const std::string& op, const DeviceBuffer& codes, const DeviceBuffer& params,
                            const DeviceBuffer& unit_group, const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp,
-                           int64_t groups) {
-    if (n < 1 || k < 1 || kp < 32 || kp % 32 || groups < 1)
+                           int64_t groups, int64_t units_per_group) {
+    if (n < 1 || k < 1 || kp < 32 || kp % 32 || groups < 1 || units_per_group < 0 ||
+        (units_per_group > 0 && (kp / 32 + units_per_group - 1) / units_per_group != groups))
         throw std::invalid_argument("[" + op + "] bad group shape");
     if (codes.nbytes() != n * kp / 2 || params.nbytes() != n * groups * 8 || unit_group.nbytes() != kp / 32 * 4 ||
         xsrc.nbytes() != kp * 4)
@@ -396,16 +397,16 @@ GroupInt4Device group_view(const std::string& op, const DeviceBuffer& codes, con
     if (params.device() != dev || unit_group.device() != dev || xsrc.device() != dev)
         throw std::invalid_argument("[" + op + "] group buffers on different devices");
     return GroupInt4Device{reinterpret_cast<const uint8_t*>(codes.ptr()), kp / 2,
-                           reinterpret_cast<const float2*>(params.ptr()), groups,
+                           reinterpret_cast<const float2*>(params.ptr()), groups, units_per_group,
                            reinterpret_cast<const int32_t*>(unit_group.ptr()), reinterpret_cast<const int32_t*>(xsrc.ptr()),
                            n, k, kp};
 }
 
 void group_matmul(const DeviceBuffer& codes, const DeviceBuffer& params, const DeviceBuffer& unit_group,
-                  const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp, int64_t groups, uintptr_t x_ptr, int64_t m,
-                  uintptr_t y_ptr, uintptr_t stream) {
+                  const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp, int64_t groups, int64_t units_per_group,
+                  uintptr_t x_ptr, int64_t m, uintptr_t y_ptr, uintptr_t stream) {
     const std::string op = "matmul";
-    const GroupInt4Device w = group_view(op, codes, params, unit_group, xsrc, n, k, kp, groups);
+    const GroupInt4Device w = group_view(op, codes, params, unit_group, xsrc, n, k, kp, groups, units_per_group);
     if (m < 1) throw std::invalid_argument("[matmul] m must be >= 1");
     DeviceScope scope(codes.device(), op);
     check(group_int4_matmul(w, reinterpret_cast<const float*>(x_ptr), k, reinterpret_cast<float*>(y_ptr), m,
@@ -414,10 +415,10 @@ void group_matmul(const DeviceBuffer& codes, const DeviceBuffer& params, const D
 }
 
 void group_dequantize(const DeviceBuffer& codes, const DeviceBuffer& params, const DeviceBuffer& unit_group,
-                      const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp, int64_t groups, uintptr_t y_ptr,
-                      uintptr_t stream) {
+                      const DeviceBuffer& xsrc, int64_t n, int64_t k, int64_t kp, int64_t groups,
+                      int64_t units_per_group, uintptr_t y_ptr, uintptr_t stream) {
     const std::string op = "dequantize";
-    const GroupInt4Device w = group_view(op, codes, params, unit_group, xsrc, n, k, kp, groups);
+    const GroupInt4Device w = group_view(op, codes, params, unit_group, xsrc, n, k, kp, groups, units_per_group);
     DeviceScope scope(codes.device(), op);
     check(group_int4_dequantize(w, reinterpret_cast<float*>(y_ptr), as_stream(stream)), op);
 }
@@ -427,19 +428,20 @@ py::array_t<float> group_gemv_host(py::array_t<uint8_t, py::array::c_style> code
                                    py::array_t<float, py::array::c_style> params,
                                    py::array_t<int32_t, py::array::c_style> unit_group,
                                    py::array_t<int32_t, py::array::c_style> xsrc, int64_t k,
-                                   py::array_t<float, py::array::c_style> x) {
+                                   py::array_t<float, py::array::c_style> x, int64_t units_per_group) {
     const int64_t n = codes.ndim() == 2 ? codes.shape(0) : 0, kp = xsrc.size();
     const int64_t groups = params.ndim() == 3 ? params.shape(1) : 0;
     if (n < 1 || kp % 32 || codes.shape(1) != kp / 2 || params.ndim() != 3 || params.shape(0) != n ||
         params.shape(2) != 2 || unit_group.size() != kp / 32 || x.ndim() != 2 || x.shape(1) != k)
         throw std::invalid_argument("[group_gemv_host] bad shapes");
     for (int64_t u = 0; u < kp / 32; ++u)
-        if (unit_group.data()[u] < 0 || unit_group.data()[u] >= groups)
-            throw std::invalid_argument("[group_gemv_host] unit_group out of range");
+        if (unit_group.data()[u] < 0 || unit_group.data()[u] >= groups ||
+            (units_per_group > 0 && unit_group.data()[u] != u / units_per_group))
+            throw std::invalid_argument("[group_gemv_host] unit_group out of range or not uniform");
     for (int64_t c = 0; c < kp; ++c)
         if (xsrc.data()[c] < -1 || xsrc.data()[c] >= k) throw std::invalid_argument("[group_gemv_host] xsrc out of range");
     const GroupInt4Device w{codes.data(), kp / 2, reinterpret_cast<const float2*>(params.data()), groups,
-                            unit_group.data(), xsrc.data(), n, k, kp};
+                            units_per_group, unit_group.data(), xsrc.data(), n, k, kp};
     const int64_t m = x.shape(0);
     py::array_t<float> y({m, n});
     group_int4_gemv_host(w, x.data(), y.mutable_data(), m);
@@ -526,15 +528,15 @@ double bench_matmul(py::list weights, const std::string& qtype, int64_t n, int64
 }
 
 // The group GEMV timed like bench_matmul(graph=True); weights: tuples (codes, params, unit_group, xsrc).
-double bench_group_matmul(py::list weights, int64_t n, int64_t k, int64_t kp, int64_t groups, uintptr_t x_ptr,
-                          int64_t m, uintptr_t y_ptr, int iters) {
+double bench_group_matmul(py::list weights, int64_t n, int64_t k, int64_t kp, int64_t groups, int64_t units_per_group,
+                          uintptr_t x_ptr, int64_t m, uintptr_t y_ptr, int iters) {
     if (iters < 1 || weights.empty()) throw std::invalid_argument("[bench_group_matmul] need iters >= 1 and a weight");
     std::vector<py::tuple> ws;
     for (py::handle h : weights) ws.push_back(h.cast<py::tuple>());
     auto run = [&](size_t i, uintptr_t s) {
         const py::tuple& t = ws[i % ws.size()];
         group_matmul(t[0].cast<const DeviceBuffer&>(), t[1].cast<const DeviceBuffer&>(), t[2].cast<const DeviceBuffer&>(),
-                     t[3].cast<const DeviceBuffer&>(), n, k, kp, groups, x_ptr, m, y_ptr, s);
+                     t[3].cast<const DeviceBuffer&>(), n, k, kp, groups, units_per_group, x_ptr, m, y_ptr, s);
     };
     for (size_t i = 0; i < ws.size(); ++i) run(i, 0);  // warm-up, validates
     DeviceScope scope(ws[0][0].cast<const DeviceBuffer&>().device(), "bench_group_matmul");
@@ -674,13 +676,13 @@ PYBIND11_MODULE(_cuda, m) {
         return tile8_permute(qtype, data, k, false);
     }, py::arg("qtype"), py::arg("data"), py::arg("k"));
     m.def("group_matmul", &group_matmul, py::arg("codes"), py::arg("params"), py::arg("unit_group"), py::arg("xsrc"),
-          py::arg("n"), py::arg("k"), py::arg("kp"), py::arg("groups"), py::arg("x_ptr"), py::arg("m"), py::arg("y_ptr"),
-          py::arg("stream") = 0);
+          py::arg("n"), py::arg("k"), py::arg("kp"), py::arg("groups"), py::arg("units_per_group"), py::arg("x_ptr"),
+          py::arg("m"), py::arg("y_ptr"), py::arg("stream") = 0);
     m.def("group_dequantize", &group_dequantize, py::arg("codes"), py::arg("params"), py::arg("unit_group"),
-          py::arg("xsrc"), py::arg("n"), py::arg("k"), py::arg("kp"), py::arg("groups"), py::arg("y_ptr"),
-          py::arg("stream") = 0);
+          py::arg("xsrc"), py::arg("n"), py::arg("k"), py::arg("kp"), py::arg("groups"), py::arg("units_per_group"),
+          py::arg("y_ptr"), py::arg("stream") = 0);
     m.def("group_gemv_host", &group_gemv_host, py::arg("codes"), py::arg("params"), py::arg("unit_group"),
-          py::arg("xsrc"), py::arg("k"), py::arg("x"));
+          py::arg("xsrc"), py::arg("k"), py::arg("x"), py::arg("units_per_group") = 0);
     m.def("tile8_types", [] {
         py::list names;
         for (int i = 0; i < kTypeCount; ++i)
@@ -700,7 +702,8 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("m"), py::arg("y_ptr"), py::arg("iters"), py::arg("stream") = 0, py::arg("kernel") = "auto",
           py::arg("layout") = "gguf", py::arg("graph") = false);
     m.def("bench_group_matmul", &bench_group_matmul, py::arg("weights"), py::arg("n"), py::arg("k"), py::arg("kp"),
-          py::arg("groups"), py::arg("x_ptr"), py::arg("m"), py::arg("y_ptr"), py::arg("iters"));
+          py::arg("groups"), py::arg("units_per_group"), py::arg("x_ptr"), py::arg("m"), py::arg("y_ptr"),
+          py::arg("iters"));
     m.def("bench_copy", &bench_copy, py::arg("device"), py::arg("nbytes"), py::arg("iters"));
     m.def("kernel_types", &kernel_types);
     m.def("decode_host", &decode_host, py::arg("qtype"), py::arg("data"), py::arg("k"), py::arg("layout") = "gguf");

@@ -202,8 +202,13 @@ cudaError_t gemv_stream_kernel_launch(const typename S::Args& args, const float*
         cached.store(smem << 8 | (per_sm & 0xff), std::memory_order_relaxed);
     }
     if (per_sm < 1) return cudaErrorNotSupported;
-    const int64_t wanted = (n + kStreamWarps - 1) / kStreamWarps;
-    const int64_t blocks = wanted < int64_t(sms) * per_sm ? wanted : int64_t(sms) * per_sm;
+    // Every warp gets the same number of rows: with n = 28672 and 3168 resident warps, 160 warps would
+    // otherwise run a 10th row alone while the rest of the device idles (and 8192 rows: 59% of the warps
+    // in the third round). Fewer warps, each with whole rounds, keep the memory system as busy.
+    const int64_t resident = int64_t(sms) * per_sm * kStreamWarps;
+    const int64_t rounds = (n + resident - 1) / resident;
+    const int64_t warps = (n + rounds - 1) / rounds;
+    const int64_t blocks = (warps + kStreamWarps - 1) / kStreamWarps;
     kernel<<<unsigned(blocks), kStreamWarps * 32, size_t(smem), stream>>>(args, x, ldx, y, int(m), n, k);
     return cudaGetLastError();
 }
@@ -217,7 +222,8 @@ cudaError_t gemv_stream_rows(const typename S::Args& args, const float* x, int64
     if (m == 1) return gemv_stream_kernel_launch<S, 1>(args, x, ldx, y, m, n, k, stream);
     if (m == 2) return gemv_stream_kernel_launch<S, 2>(args, x, ldx, y, m, n, k, stream);
     if (m <= 4) return gemv_stream_kernel_launch<S, 4>(args, x, ldx, y, m, n, k, stream);
-    return gemv_stream_kernel_launch<S, 8>(args, x, ldx, y, m, n, k, stream);
+    if (m <= 8) return gemv_stream_kernel_launch<S, 8>(args, x, ldx, y, m, n, k, stream);
+    return gemv_stream_kernel_launch<S, 16>(args, x, ldx, y, m, n, k, stream);
 }
 
 template <class F>

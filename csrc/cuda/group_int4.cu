@@ -3,8 +3,8 @@
 // chunk) copied as it is, with (scale, zero) per (row, group) as float2 and a chunk -> group map.
 // A 32-column chunk never spans two groups, so each one is a Unit32 with scale s and offset -s * zero:
 // sum_c s (q_c - z) x_c = s * sum(q xq) dx - s z sx. GEMV = gemv_stream over GroupInt4Rows (x gathered
-// through the column map in the kernel's prologue); m > 8 runs it on 8 rows of x at a time (each weight
-// read once per 8 rows: the group formats have GEMV kernels only). Dequantize gives (n, k) f32 in the
+// through the column map in the kernel's prologue); m > 16 runs it on 16 rows of x at a time (each weight
+// read once per 16 rows: the group formats have GEMV kernels only). Dequantize gives (n, k) f32 in the
 // checkpoint's column order, (q - zero) * scale in one f32 multiply: the CPU's values exactly.
 #include "gemv_stream.cuh"
 
@@ -29,7 +29,9 @@ struct GroupInt4Rows {
     };
     LOWBIT_HD static void load(const Args& a, int64_t row, int64_t u, Raw& r) {
         r.q = load_16_a16<true>(a.codes + row * a.row_bytes + 16 * u);
-        r.p = ldg_or_load(a.params + row * a.groups + ldg_or_load(a.unit_group + u));
+        // uniform groups: the group from arithmetic, not a load the parameter load would wait on
+        const int64_t g = a.units_per_group > 0 ? u / a.units_per_group : ldg_or_load(a.unit_group + u);
+        r.p = ldg_or_load(a.params + row * a.groups + g);
     }
     LOWBIT_HD static void to_unit(const Raw& r, Unit32& out) {
         nibbles_to_unit(r.q, out);
@@ -43,7 +45,9 @@ struct GroupInt4Rows {
 cudaError_t group_int4_matmul(const GroupInt4Device& w, const float* x, int64_t ldx, float* y, int64_t m,
                               cudaStream_t stream) {
     if (m < 1 || w.kp % 32 || w.kp < 32) return cudaErrorInvalidValue;
-    const int64_t rows = stream_smem_bytes(kGemvStreamMaxRows, w.kp) <= kStreamMaxSmem ? kGemvStreamMaxRows : 1;
+    const int64_t rows = stream_smem_bytes(16, w.kp) <= kStreamMaxSmem  ? 16
+                         : stream_smem_bytes(8, w.kp) <= kStreamMaxSmem ? 8
+                                                                         : 1;
     for (int64_t i = 0; i < m; i += rows) {
         const int64_t mi = m - i < rows ? m - i : rows;
         const cudaError_t err = gemv_stream_rows<GroupInt4Rows>(w, x + i * ldx, ldx, y + i * w.n, mi, w.n, w.kp, stream);
@@ -61,7 +65,7 @@ __global__ void group_int4_dequantize_kernel(const GroupInt4Device w, float* __r
         if (dst < 0) continue;  // padding column
         const uint8_t b = w.codes[r * w.row_bytes + (c / 32) * 16 + (c % 16)];
         const int q = (c % 32) < 16 ? (b & 0x0F) : (b >> 4);
-        const float2 p = w.params[r * w.groups + w.unit_group[c / 32]];
+        const float2 p = w.params[r * w.groups + (w.units_per_group > 0 ? (c / 32) / w.units_per_group : w.unit_group[c / 32])];
         y[r * w.k + dst] = __fmul_rn(float(q) - p.y, p.x);  // (q - zero) * scale; q - zero is exact
     }
 }

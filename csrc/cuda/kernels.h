@@ -39,7 +39,7 @@ struct FormatKernels {
     GemvHostFn gemv_mma_host = nullptr; // its lane-by-lane host run (host model of the mma)
     MatmulFn gemv_async = nullptr;      // m <= kGemvAsyncMaxRows: the integer GEMV fed by a cp.async pipeline
                                         // (gemv_async.cuh); only on request (kernel="gemv_async")
-    MatmulFn gemv_stream = nullptr;     // m <= 8: the integer GEMV with x quantized in shared memory by each
+    MatmulFn gemv_stream = nullptr;     // m <= 16: the integer GEMV with x quantized in shared memory by each
                                         // block and a persistent, software-pipelined grid (gemv_stream.cuh);
                                         // cudaErrorNotSupported when x does not fit (the caller falls back)
 };
@@ -48,7 +48,8 @@ constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
 constexpr int64_t kGemvQ8MaxRows = 32;  // integer GEMV: weights decoded once serve up to 32 rows
 constexpr int64_t kGemvMmaMaxRows = 32; // int8 tensor-core GEMV: 4 column tiles of 8 activation rows
 constexpr int64_t kGemvAsyncMaxRows = 8; // cp.async-pipelined integer GEMV (aimed at m = 1)
-constexpr int64_t kGemvStreamMaxRows = 8; // gemv_stream: x of up to 8 rows in shared memory
+constexpr int64_t kGemvStreamMaxRows = 16; // gemv_stream: x of up to 16 rows in shared memory
+constexpr int64_t kGemvStreamAutoRows = 8;  // "auto" takes gemv_stream up to here (mma_async above)
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 //
@@ -76,11 +77,13 @@ struct GroupInt4Device {
     int64_t row_bytes;
     const float2* params;       // (n, groups)
     int64_t groups;
+    int64_t units_per_group;    // > 0: chunk u is in group u / units_per_group (every group but the last
+                                // has this many chunks, the last no more); 0: look it up in unit_group
     const int32_t* unit_group;  // (kp / 32,)
     const int32_t* xsrc;        // (kp,) source column of x, -1 for padding
     int64_t n, k, kp;           // rows, checkpoint columns, padded columns
 };
-// y (m, n) = x (m, ldx >= k) @ W^T; any m (m > 8: 8 rows of x per pass over the weights).
+// y (m, n) = x (m, ldx >= k) @ W^T; any m (m > 16: 16 rows of x per pass over the weights).
 cudaError_t group_int4_matmul(const GroupInt4Device& w, const float* x, int64_t ldx, float* y, int64_t m,
                               cudaStream_t stream);
 cudaError_t group_int4_dequantize(const GroupInt4Device& w, float* y, cudaStream_t stream);  // -> (n, k) f32

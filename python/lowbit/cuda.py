@@ -269,9 +269,10 @@ class CudaGroupTensor:
     """A 4-bit lowbit.GroupQuantizedTensor (GPTQ / AWQ) on the GPU, from GroupQuantizedTensor.to('cuda'):
     its CPU layout (codes in 32-column chunks, columns grouped) with (scale, zero) per row and group, a
     chunk -> group map and the column map. matmul runs the streaming integer GEMV (x quantized to 8 bits
-    per 32 columns, as for the GGUF types), 8 rows of x per pass; .to('cpu') gives the tensor back."""
+    per 32 columns, as for the GGUF types), 16 rows of x per pass; .to('cpu') gives the tensor back."""
 
-    __slots__ = ("_codes", "_params", "_unit_group", "_xsrc", "_host", "device_index", "shape", "kp", "groups")
+    __slots__ = ("_codes", "_params", "_unit_group", "_xsrc", "_host", "device_index", "shape", "kp", "groups",
+                 "units_per_group")
 
     def __init__(self, gt, index: int):
         op = "to"
@@ -286,6 +287,7 @@ class CudaGroupTensor:
         if unit_group.shape[0] != kp // 32 or kp % 32:
             raise ValueError(f"[{op}] inconsistent group layout: {unit_group.shape[0]} chunks for {kp} columns")
         params = np.ascontiguousarray(np.stack([gt.scales, gt.zeros], axis=-1), dtype=np.float32)
+        self.units_per_group = uniform_units_per_group(chunk_start)
         self._host = gt
         self.shape, self.kp, self.groups, self.device_index = (n, k), kp, groups, index
         self._codes = _cuda.DeviceBuffer(gt.codes.nbytes, index)
@@ -317,7 +319,8 @@ class CudaGroupTensor:
 
     def _args(self):
         n, k = self.shape
-        return (self._codes, self._params, self._unit_group, self._xsrc, n, k, self.kp, self.groups)
+        return (self._codes, self._params, self._unit_group, self._xsrc, n, k, self.kp, self.groups,
+                self.units_per_group)
 
     def _matmul(self, x_ptr: int, m: int, y_ptr: int, handle: int, kernel: str) -> None:
         if kernel not in ("auto", "gemv_stream"):
@@ -329,6 +332,15 @@ class CudaGroupTensor:
 
     def __repr__(self) -> str:
         return f"CudaGroupTensor(bits=4, shape={self.shape}, groups={self.groups}, device={self.device!r})"
+
+
+def uniform_units_per_group(chunk_start) -> int:
+    """Chunks per group when every group but the last has the same count and the last no more (plain
+    groups, act-order too): the kernels then compute a chunk's group instead of loading it. Else 0."""
+    sizes = np.diff(np.asarray(chunk_start, dtype=np.int64))
+    if sizes.size == 0 or sizes[0] < 1 or np.any(sizes[:-1] != sizes[0]) or sizes[-1] > sizes[0] or sizes[-1] < 1:
+        return 0
+    return int(sizes[0])
 
 
 def group_to_device(gt, index: int) -> CudaGroupTensor:
