@@ -100,9 +100,17 @@ run_step test_cuda 200 python3 -m pytest -m cuda tests/test_cuda.py -q -rs -p no
   run_step test_api 60 python3 -m pytest tests/test_api.py tests/test_cuda.py tests/test_group_quant.py -m "not cuda" -q \
     -p no:cacheprovider
 
+# ---- LOWBIT_CHECK_NCU=1: Nsight Compute on a few large GEMV launches (tools/cuda_ncu_cases.py) ----
+if [[ -n "${LOWBIT_CHECK_NCU:-}" ]]; then
+  NCU=$(command -v ncu || find /usr/local /opt -maxdepth 6 -name ncu -type f -perm -u+x 2>/dev/null | sort -V | tail -1)
+  run_step ncu 120 "$NCU" --clock-control none --kernel-name regex:gemv_stream --launch-skip 0 --launch-count 8 \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+    --section MemoryWorkloadAnalysis python3 tools/cuda_ncu_cases.py
+fi
+
 # ---- benchmark ----
 # LOWBIT_CHECK_BENCH_ARGS: e.g. "--ms 1,16 --types q4_0,q4_k"
-run_step bench 170 python3 bench/cuda_bench.py --out "$OUT/bench.json" --time-budget 110 ${LOWBIT_CHECK_BENCH_ARGS:-}
+[[ -z "${LOWBIT_CHECK_NO_BENCH:-}" ]] && run_step bench 170 python3 bench/cuda_bench.py --out "$OUT/bench.json" --time-budget 110 ${LOWBIT_CHECK_BENCH_ARGS:-}
 
 # ---- memcheck over the CUDA tests (quick shapes; torch/cupy are left out: instrumenting their
 # modules takes minutes; the out-of-memory test is left out: it provokes an API error on purpose) ----
