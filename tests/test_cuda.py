@@ -865,7 +865,7 @@ def test_gemv_stream_against_host_build(qtype, m):
                 where = f"{qtype} {w.layout} m={m} n={n} k={k}"
                 assert y.shape == (m, n) and np.all(np.isfinite(y)), where
                 assert _rel_err(y, y_host, x, wd) <= TOL_SAME_ALGO, where
-                if m <= 8:
+                if m == 1 and w.layout == "tile8":
                     np.testing.assert_array_equal(lcuda.matmul(x, w), y, err_msg=where)  # auto takes it
 
 

@@ -184,8 +184,8 @@ void matmul(const DeviceBuffer& w, const std::string& qtype, int64_t n, int64_t 
     // The int8 tensor-core GEMV reads each weight once for all rows: on an H100 (2026-11-27) it beat the
     // dp4a GEMV from m = 16 (q4_0 28672x4096: 102 vs 155 us) but lost at m <= 4, so it takes m = 9..32.
     if (fk.gemv_mma_async && m > 8 && m <= kGemvMmaMaxRows) fn = fk.gemv_mma_async;
-    // gemv_stream: x quantized in shared memory, persistent grid; falls back to fk.gemv where x does not fit
-    const bool auto_stream = kernel == "auto" && fk.gemv_stream && m <= kGemvStreamAutoRows;
+    // gemv_stream where measured fastest (tile8, m = 1); falls back to fk.gemv where x does not fit
+    const bool auto_stream = kernel == "auto" && fk.gemv_stream && m <= fk.gemv_stream_auto_rows;
     if (auto_stream) fn = fk.gemv_stream;
     if (kernel == "gemv_f32") fn = fk.gemv_f32;
     else if (kernel == "gemv") fn = fk.gemv;

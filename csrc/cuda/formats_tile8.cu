@@ -8,11 +8,11 @@ namespace lowbit::cuda {
 
 void register_tile8_formats(FormatKernels* table) {
     table[int(QType::Q4_0)] = with_gemv_stream<FormatQ4_0T>(
-        with_gemv_async<FormatQ4_0T>(with_gemv_mma<FormatQ4_0T>(make_format_kernels_q8<FormatQ4_0T>())));
+        with_gemv_async<FormatQ4_0T>(with_gemv_mma<FormatQ4_0T>(make_format_kernels_q8<FormatQ4_0T>())), 1);
     table[int(QType::Q4_1)] = with_gemv_stream<FormatQ4_1T>(
-        with_gemv_async<FormatQ4_1T>(with_gemv_mma<FormatQ4_1T>(make_format_kernels_q8<FormatQ4_1T>())));
+        with_gemv_async<FormatQ4_1T>(with_gemv_mma<FormatQ4_1T>(make_format_kernels_q8<FormatQ4_1T>())), 1);
     table[int(QType::Q8_0)] = with_gemv_stream<FormatQ8_0T>(
-        with_gemv_async<FormatQ8_0T>(with_gemv_mma<FormatQ8_0T>(make_format_kernels_q8<FormatQ8_0T>())));
+        with_gemv_async<FormatQ8_0T>(with_gemv_mma<FormatQ8_0T>(make_format_kernels_q8<FormatQ8_0T>())), 1);
 }
 
 namespace {

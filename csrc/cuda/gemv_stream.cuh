@@ -233,9 +233,13 @@ cudaError_t gemv_stream_launch(const uint8_t* w, int64_t row_bytes, const float*
 }
 
 // F: a format with load_raw / to_unit (tiled.cuh), or StreamUnits<G> for one with load_unit alone.
+// auto_rows: the m up to which "auto" picks it. On an H200 (2026-11-27, graph-replay timing) it won at
+// m = 1 on the tile8 layouts (q4_0 28672x4096: 20.0 us against 21.1 for gemv) and lost at m = 4 (38.9 vs
+// 36.2) and, through StreamUnits, on the K-quants' GGUF rows at every m (q4_K 34.5 vs 28.0 at m = 1).
 template <class F>
-FormatKernels with_gemv_stream(FormatKernels fk) {
+FormatKernels with_gemv_stream(FormatKernels fk, int64_t auto_rows = 0) {
     fk.gemv_stream = gemv_stream_launch<F>;
+    fk.gemv_stream_auto_rows = auto_rows;
     return fk;
 }
 

@@ -42,6 +42,7 @@ struct FormatKernels {
     MatmulFn gemv_stream = nullptr;     // m <= 16: the integer GEMV with x quantized in shared memory by each
                                         // block and a persistent, software-pipelined grid (gemv_stream.cuh);
                                         // cudaErrorNotSupported when x does not fit (the caller falls back)
+    int64_t gemv_stream_auto_rows = 0;  // "auto" takes gemv_stream for m <= this (where it measured fastest)
 };
 
 constexpr int64_t kGemvMaxRows = 8;     // fp32 GEMV
@@ -49,7 +50,6 @@ constexpr int64_t kGemvQ8MaxRows = 32;  // integer GEMV: weights decoded once se
 constexpr int64_t kGemvMmaMaxRows = 32; // int8 tensor-core GEMV: 4 column tiles of 8 activation rows
 constexpr int64_t kGemvAsyncMaxRows = 8; // cp.async-pipelined integer GEMV (aimed at m = 1)
 constexpr int64_t kGemvStreamMaxRows = 16; // gemv_stream: x of up to 16 rows in shared memory
-constexpr int64_t kGemvStreamAutoRows = 8;  // "auto" takes gemv_stream up to here (mma_async above)
 
 // The row of a type, or nullptr when it has no CUDA kernels (the activation-only q8_1 / q8_K).
 //

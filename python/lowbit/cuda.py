@@ -421,8 +421,8 @@ def matmul(x, w: CudaQuantizedTensor, *, stream=None, out: CudaArray | None = No
     cp.async pipeline (m <= 8; q4_0, q4_1, q8_0, q4_k, q5_k; opt-in: no faster on the H100);
     "gemv_stream": the integer GEMV with x quantized in shared memory by each block of a persistent,
     software-pipelined grid (m <= 8; the same six types; 16-byte quant loads in the tile8 layout).
-    "auto" takes "gemv_stream" at m <= 8 (the plain "gemv" where x does not fit in shared memory) and
-    "mma_async" for q4_0 / q4_1 / q8_0 at 9 <= m <= 32, where it measured fastest."""
+    "auto" takes "gemv_stream" at m = 1 on the tile8 layout, "gemv" at other m <= 8 and for the K-quants,
+    and "mma_async" for q4_0 / q4_1 / q8_0 at 9 <= m <= 32: what measured fastest on an H200."""
     op = "matmul"
     if kernel not in _KERNELS:
         raise ValueError(f"[{op}] kernel must be one of {_KERNELS}, got {kernel!r}")
