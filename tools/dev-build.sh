@@ -8,4 +8,8 @@ build=${1:-build/dev}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLOWBIT_CUDA="${LOWBIT_CUDA:-OFF}" \
   -Dpybind11_DIR="$(python3 -c 'import pybind11; print(pybind11.get_cmake_dir())')" >/dev/null
 cmake --build "$build" -j 2
-cp "$build"/_core*.so python/lowbit/
+# copy then rename: a new inode, so a running Python process that has the old module mapped keeps
+# working (an in-place cp rewrote its pages under it and killed a background calibration run)
+for so in "$build"/_core*.so; do
+  cp "$so" "python/lowbit/.$(basename "$so").tmp" && mv -f "python/lowbit/.$(basename "$so").tmp" "python/lowbit/$(basename "$so")"
+done
