@@ -30,7 +30,9 @@ struct GroupInt4Rows {
     LOWBIT_HD static void load(const Args& a, int64_t row, int64_t u, Raw& r) {
         r.q = load_16_a16<true>(a.codes + row * a.row_bytes + 16 * u);
         // uniform groups: the group from arithmetic, not a load the parameter load would wait on
-        const int64_t g = a.units_per_group > 0 ? u / a.units_per_group : ldg_or_load(a.unit_group + u);
+        // (32-bit division: u < 2^31 chunks; a 64-bit one is a long software routine and more registers)
+        const int64_t g = a.units_per_group > 0 ? int64_t(int32_t(u) / int32_t(a.units_per_group))
+                                                : int64_t(ldg_or_load(a.unit_group + u));
         r.p = ldg_or_load(a.params + row * a.groups + g);
     }
     LOWBIT_HD static void to_unit(const Raw& r, Unit32& out) {
