@@ -6,6 +6,7 @@
 // 8 columns ([k][8] f32: one 32-byte load per k), and a 4 x 16 register tile of FMAs runs over them,
 // one broadcast activation per row and k. k need not be a multiple of anything.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 
@@ -81,10 +82,44 @@ void gemv_row(const GemmArgs& p, int64_t j, const float* a, int64_t a_stride, fl
 }
 
 template <class L>
+void gemv_two_rows(const GemmArgs& p, int64_t j, const float* a, float* c) {
+    const auto* w0 = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes);
+    const auto* w1 = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(p.w) + (j + 1) * p.w_row_bytes);
+    __m256 acc0[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()}, acc1[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t e = 0;
+    for (; e + 16 <= p.k; e += 16) {
+        const __m256 x0 = _mm256_loadu_ps(a + e), x1 = _mm256_loadu_ps(a + e + 8);
+        acc0[0] = _mm256_fmadd_ps(L::load8(w0 + e), x0, acc0[0]);
+        acc1[0] = _mm256_fmadd_ps(L::load8(w1 + e), x0, acc1[0]);
+        acc0[1] = _mm256_fmadd_ps(L::load8(w0 + e + 8), x1, acc0[1]);
+        acc1[1] = _mm256_fmadd_ps(L::load8(w1 + e + 8), x1, acc1[1]);
+    }
+    for (; e + 8 <= p.k; e += 8) {
+        const __m256 x0 = _mm256_loadu_ps(a + e);
+        acc0[0] = _mm256_fmadd_ps(L::load8(w0 + e), x0, acc0[0]);
+        acc1[0] = _mm256_fmadd_ps(L::load8(w1 + e), x0, acc1[0]);
+    }
+    float out0 = hsum_ps(_mm256_add_ps(acc0[0], acc0[1])), out1 = hsum_ps(_mm256_add_ps(acc1[0], acc1[1]));
+    for (; e < p.k; ++e) {
+        out0 += L::load1(w0 + e) * a[e];
+        out1 += L::load1(w1 + e) * a[e];
+    }
+    c[j] = out0;
+    c[j + 1] = out1;
+}
+
+template <class L>
 void gemv(const GemmArgs& p) {
     constexpr int64_t kChunk = 64;  // weight rows that stay in L2 while every group of 4 rows passes
     const float* a = activations_f32<L>(p, 0, p.m, 0);
     const int64_t stride = std::is_same_v<L, F32> ? p.a_row_bytes / 4 : p.k;
+    static const bool two = std::getenv("LOWBIT_EXP_TWO") != nullptr;
+    if (two && p.m == 1) {
+        int64_t j = 0;
+        for (; j + 2 <= p.n; j += 2) gemv_two_rows<L>(p, j, a, p.c);
+        for (; j < p.n; ++j) gemv_row<L, 1, 4>(p, j, a, stride, p.c);
+        return;
+    }
     for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
         const int64_t j1 = std::min(p.n, j0 + kChunk);
         for (int64_t i0 = 0; i0 < p.m; i0 += 4) {

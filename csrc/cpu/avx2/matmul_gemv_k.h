@@ -12,6 +12,7 @@
 // Templates on the dot policy D (matmul_dot.h), compiled by the AVX2 and the AVX-512 VNNI files.
 #pragma once
 #include <algorithm>
+#include <cstdlib>
 
 #include "../../core/blocks.h"
 #include "../../core/kernels.h"
@@ -229,7 +230,15 @@ void gemv_k_row(const GemmArgs& p, int64_t j, int64_t i0) {
         a[i] = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
     __m256 acc[MA];
     for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < p.k / QK_K; ++b) {
+    static const int pf = std::getenv("LOWBIT_EXP_PF") ? std::atoi(std::getenv("LOWBIT_EXP_PF")) : 0;
+    const int64_t nb = p.k / QK_K;
+    for (int64_t b = 0; b < nb; ++b) {
+        if (pf) {
+            const char* ahead = reinterpret_cast<const char*>(w + b) + pf;
+            _mm_prefetch(ahead, _MM_HINT_T0);
+            _mm_prefetch(ahead + 64, _MM_HINT_T0);
+            _mm_prefetch(ahead + 128, _MM_HINT_T0);
+        }
         T::template add<MA>(w[b], a, acc);
         for (int i = 0; i < MA; ++i) ++a[i];
     }
