@@ -136,7 +136,8 @@ py::array_t<uint8_t> tile8_permute(const std::string& qtype, py::array_t<uint8_t
                                    bool pack) {
     const std::string op = pack ? "tile8_pack" : "tile8_unpack";
     const TypeInfo& ti = type_or_throw(op, qtype);
-    if (k < 1 || k % 256) throw std::invalid_argument("[" + op + "] k must be a positive multiple of 256");
+    if (k < 1 || k % kTileWeights)
+        throw std::invalid_argument("[" + op + "] k must be a positive multiple of " + std::to_string(kTileWeights));
     if (data.ndim() != 2 || data.shape(1) != row_bytes(ti, k))
         throw std::invalid_argument("[" + op + "] data must be (rows, " + std::to_string(row_bytes(ti, k)) + ") uint8");
     py::array_t<uint8_t> out({data.shape(0), data.shape(1)});
@@ -683,6 +684,7 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("y_ptr"), py::arg("stream") = 0);
     m.def("group_gemv_host", &group_gemv_host, py::arg("codes"), py::arg("params"), py::arg("unit_group"),
           py::arg("xsrc"), py::arg("k"), py::arg("x"), py::arg("units_per_group") = 0);
+    m.attr("tile8_weights") = kTileWeights;  // k must be a multiple of this for the tile8 layout
     m.def("tile8_types", [] {
         py::list names;
         for (int i = 0; i < kTypeCount; ++i)

@@ -61,6 +61,8 @@ constexpr int64_t kGemvStreamMaxRows = 16; // gemv_stream: x of up to 16 rows in
 // nibbles) so the kernels see a GGUF-like (n, row_bytes) matrix; nothing else in the dispatch changes.
 const FormatKernels* format_kernels(QType type);
 
+constexpr int kTileWeights = 256;  // weights per tile of the tile8 layout: rows need k % 256 == 0
+
 // The "tile8" device layout (tiled.cuh): q4_0, q4_1 and q8_0 rows of k % 256 == 0 with each 8 blocks'
 // scales moved ahead of their quants, so quants are 16-byte aligned. .to("cuda") packs it once.
 const FormatKernels* format_kernels_tile8(QType type);  // nullptr for other types

@@ -24,8 +24,8 @@
 
 namespace lowbit::cuda {
 
-constexpr int kTileUnits = 8;     // blocks (32-weight units) per tile
-constexpr int kTileWeights = 256;
+constexpr int kTileUnits = 8;     // blocks (32-weight units) per tile: kTileWeights (kernels.h) / 32
+static_assert(kTileUnits * 32 == kTileWeights, "a tile is 8 blocks of 32 weights");
 
 // Addressing of a tile8 row made of blocks with kParam bytes of scales and kQs bytes of quants.
 template <int kParam, int kQs>

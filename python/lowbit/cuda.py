@@ -355,7 +355,7 @@ def device_layout(qtype: str, shape) -> str:
     """The layout .to('cuda') gives a tensor: tile8 where the type has it and k % 256 == 0, else gguf."""
     if _cuda is None or not hasattr(_cuda, "tile8_types"):
         return "gguf"
-    return "tile8" if qtype in _cuda.tile8_types() and shape and shape[-1] % 256 == 0 else "gguf"
+    return "tile8" if qtype in _cuda.tile8_types() and shape and shape[-1] % _cuda.tile8_weights == 0 else "gguf"
 
 
 def to_device(qt, index: int, layout: str | None = None) -> CudaQuantizedTensor:
