@@ -44,6 +44,7 @@ private:
     const std::function<void(int64_t, int64_t)>* job_ = nullptr;
     int64_t job_n_ = 0;
     int job_parts_ = 0;
+    int job_cpu_ = -1;                // the CPU the caller was on when it posted the job (-1: unknown)
     std::exception_ptr error_;
 };
 
