@@ -782,12 +782,8 @@ def _group_tensor(n: int, k: int, group: int, act_order: bool, seed: int = 0):
     return lowbit.GroupQuantizedTensor.from_grid(q, scales, zeros, g_idx, 4, group)
 
 
-def _group_host_args(gt, uniform: bool = True):
-    chunk_start = np.asarray(gt.chunk_start, np.int64)
-    unit_group = np.repeat(np.arange(gt.groups, dtype=np.int32), np.diff(chunk_start)).astype(np.int32)
-    params = np.ascontiguousarray(np.stack([gt.scales, gt.zeros], axis=-1), np.float32)
-    upg = lcuda.uniform_units_per_group(chunk_start) if uniform else 0
-    return gt.codes, params, unit_group, np.ascontiguousarray(gt.xsrc, np.int32), gt.shape[1], upg
+def _group_host_args(gt):
+    return lcuda.group_device_arrays(gt)  # what CudaGroupTensor uploads
 
 
 GROUP_CASES = [(5, 256, 32, False), (7, 576, 128, False), (3, 320, 64, True), (9, 1000, 128, True),

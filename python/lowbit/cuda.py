@@ -279,26 +279,15 @@ class CudaGroupTensor:
         if gt.bits != 4:
             raise ValueError(f"[{op}] the CUDA kernels take 4-bit group weights; this tensor has {gt.bits} bits "
                              f"(dequantize it and quantize to a GGUF type, or run it on the CPU)")
-        n, k = gt.shape
-        kp = int(gt.xsrc.shape[0])
-        groups = gt.groups
-        chunk_start = np.asarray(gt.chunk_start, dtype=np.int64)
-        unit_group = np.repeat(np.arange(groups, dtype=np.int32), np.diff(chunk_start)).astype(np.int32)
-        if unit_group.shape[0] != kp // 32 or kp % 32:
-            raise ValueError(f"[{op}] inconsistent group layout: {unit_group.shape[0]} chunks for {kp} columns")
-        params = np.ascontiguousarray(np.stack([gt.scales, gt.zeros], axis=-1), dtype=np.float32)
-        self.units_per_group = uniform_units_per_group(chunk_start)
+        codes, params, unit_group, xsrc, k, self.units_per_group = group_device_arrays(gt)
         self._host = gt
-        self.shape, self.kp, self.groups, self.device_index = (n, k), kp, groups, index
-        self._codes = _cuda.DeviceBuffer(gt.codes.nbytes, index)
-        _cuda.upload(self._codes, np.ascontiguousarray(gt.codes).reshape(-1), 0)
-        self._params = _cuda.DeviceBuffer(params.nbytes, index)
-        _cuda.upload(self._params, params.reshape(-1).view(np.uint8), 0)
-        self._unit_group = _cuda.DeviceBuffer(unit_group.nbytes, index)
-        _cuda.upload(self._unit_group, unit_group.view(np.uint8), 0)
-        xsrc = np.ascontiguousarray(gt.xsrc, dtype=np.int32)
-        self._xsrc = _cuda.DeviceBuffer(xsrc.nbytes, index)
-        _cuda.upload(self._xsrc, xsrc.view(np.uint8), 0)
+        self.shape, self.kp, self.groups, self.device_index = gt.shape, int(xsrc.shape[0]), gt.groups, index
+        buffers = []
+        for a in (codes, params, unit_group, xsrc):
+            buf = _cuda.DeviceBuffer(a.nbytes, index)
+            _cuda.upload(buf, a.reshape(-1).view(np.uint8), 0)
+            buffers.append(buf)
+        self._codes, self._params, self._unit_group, self._xsrc = buffers
 
     @property
     def device(self) -> str:
@@ -332,6 +321,20 @@ class CudaGroupTensor:
 
     def __repr__(self) -> str:
         return f"CudaGroupTensor(bits=4, shape={self.shape}, groups={self.groups}, device={self.device!r})"
+
+
+def group_device_arrays(gt):
+    """The host arrays a CudaGroupTensor uploads (and _cuda.group_gemv_host takes): codes (n, kp/2) uint8,
+    params (n, groups, 2) f32 = (scale, zero), unit_group (kp/32,) int32, xsrc (kp,) int32, k, and the
+    chunks per group when uniform (else 0)."""
+    kp = int(gt.xsrc.shape[0])
+    chunk_start = np.asarray(gt.chunk_start, dtype=np.int64)
+    unit_group = np.repeat(np.arange(gt.groups, dtype=np.int32), np.diff(chunk_start)).astype(np.int32)
+    if kp % 32 or unit_group.shape[0] != kp // 32:
+        raise ValueError(f"[to] inconsistent group layout: {unit_group.shape[0]} chunks for {kp} columns")
+    params = np.ascontiguousarray(np.stack([gt.scales, gt.zeros], axis=-1), dtype=np.float32)
+    return (np.ascontiguousarray(gt.codes), params, unit_group, np.ascontiguousarray(gt.xsrc, dtype=np.int32),
+            gt.shape[1], uniform_units_per_group(chunk_start))
 
 
 def uniform_units_per_group(chunk_start) -> int:
