@@ -79,7 +79,18 @@ LOWBIT_HD void nibbles_to_unit(const uint4& q, Unit32& out) {
     }
 }
 
-struct FormatQ4_0T {
+// load_unit (what the GGUF-layout kernels call, possibly on shared memory) from a format's load_raw /
+// to_unit: the same decode for every tile8 format, written once.
+template <class F>
+struct TileUnit {
+    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
+        typename F::Raw r;
+        F::template load_raw<false>(row, u, r);
+        F::to_unit(r, out);
+    }
+};
+
+struct FormatQ4_0T : TileUnit<FormatQ4_0T> {
     using L = Tile8<2, 16>;
     static constexpr bool kTwoScales = false;
     static constexpr int kSpanBytes = 4 * L::kTileBytes;  // 32 units = 4 tiles, contiguous
@@ -100,11 +111,6 @@ struct FormatQ4_0T {
         out.scale = d;
         out.offset = -8.f * d;
     }
-    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
-        Raw r;
-        load_raw<false>(row, u, r);
-        to_unit(r, out);
-    }
     __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const float d = fp16_bits_to_f32(load_u16(L::params(row, c >> 1)));
         const uint8_t* qs = L::quants(row, c >> 1);
@@ -122,7 +128,7 @@ struct FormatQ4_0T {
     }
 };
 
-struct FormatQ4_1T {
+struct FormatQ4_1T : TileUnit<FormatQ4_1T> {
     using L = Tile8<4, 16>;
     static constexpr bool kTwoScales = false;
     static constexpr int kSpanBytes = 4 * L::kTileBytes;
@@ -140,11 +146,6 @@ struct FormatQ4_1T {
         nibbles_to_unit(r.q, out);
         out.scale = fp16_bits_to_f32(uint16_t(r.p));
         out.offset = fp16_bits_to_f32(uint16_t(r.p >> 16));
-    }
-    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
-        Raw r;
-        load_raw<false>(row, u, r);
-        to_unit(r, out);
     }
     __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const uint8_t* p = L::params(row, c >> 1);
@@ -165,7 +166,7 @@ struct FormatQ4_1T {
     }
 };
 
-struct FormatQ8_0T {
+struct FormatQ8_0T : TileUnit<FormatQ8_0T> {
     using L = Tile8<2, 32>;
     static constexpr bool kTwoScales = false;
     static constexpr int kSpanBytes = 4 * L::kTileBytes;
@@ -187,11 +188,6 @@ struct FormatQ8_0T {
         for (int i = 0; i < 8; ++i) out.w[i] = int(v[i]);
         out.scale = fp16_bits_to_f32(uint16_t(r.p));
         out.offset = 0.f;
-    }
-    LOWBIT_HD static void load_unit(const uint8_t* row, int64_t u, Unit32& out) {
-        Raw r;
-        load_raw<false>(row, u, r);
-        to_unit(r, out);
     }
     __host__ __device__ static void decode16(const uint8_t* row, int64_t c, int64_t, float out[16]) {
         const float d = fp16_bits_to_f32(load_u16(L::params(row, c >> 1)));
