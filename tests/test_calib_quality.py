@@ -3,6 +3,7 @@ AWQ at 3 bits, groups of 64 (576-wide rows take no group of 128; 32 would line u
 have a lower WikiText perplexity than round-to-nearest in the same format. Reduced setting: 16 C4
 windows of 256 tokens, 2 chunks of 512. The README's table comes from the full setting."""
 
+import contextlib
 import time
 
 import numpy as np
@@ -18,8 +19,10 @@ from lowbit.model.runtime import perplexity
 BITS, GROUP, SAMPLES, SEQ_LEN, CHUNKS = 3, 64, 16, 256, 2
 
 
-@pytest.mark.slow
-def test_gptq_and_awq_beat_rtn_on_smollm2():
+@contextlib.contextmanager
+def smollm2_setting(samples: int, seq_len: int):
+    """(open GGUF file, model, WikiText token ids, C4 calibration windows) for the shipped SmolLM2; skips
+    the test when the model is not installed."""
     from lowbit.io.gguf import open_gguf
     from lowbit.model.llama import LlamaModel
     from lowbit.model.tokenizer import Tokenizer
@@ -31,8 +34,12 @@ def test_gptq_and_awq_beat_rtn_on_smollm2():
         model, tok = LlamaModel.from_gguf(f), Tokenizer.from_gguf_metadata(f.metadata)
         with open(default_text_path(), encoding="utf-8") as fh:
             ids = tok.encode(fh.read(), add_bos=None, parse_special=False)
-        tokens = calibration_windows(tok, SAMPLES, SEQ_LEN)
+        yield f, model, ids, calibration_windows(tok, samples, seq_len)
 
+
+@pytest.mark.slow
+def test_gptq_and_awq_beat_rtn_on_smollm2():
+    with smollm2_setting(SAMPLES, SEQ_LEN) as (f, model, ids, tokens):
         def ppl(res):
             return perplexity(res.to_llama_model(), ids, n_ctx=512, n_chunks=CHUNKS).ppl
 
@@ -59,19 +66,7 @@ W4_SAMPLES, W4_SEQ_LEN, W4_CHUNKS, W4_SEARCH = 32, 256, 4, 4
 @pytest.mark.slow
 def test_w4_gptq_and_awq_within_0_7x_of_rtn_increase():
     from lowbit.calib.sequential import fake_quant_model
-    from lowbit.io.gguf import open_gguf
-    from lowbit.model.llama import LlamaModel
-    from lowbit.model.tokenizer import Tokenizer
-    try:
-        path = default_model_path()
-    except FileNotFoundError as e:
-        pytest.skip(str(e))
-    with open_gguf(path) as f:
-        model, tok = LlamaModel.from_gguf(f), Tokenizer.from_gguf_metadata(f.metadata)
-        with open(default_text_path(), encoding="utf-8") as fh:
-            ids = tok.encode(fh.read(), add_bos=None, parse_special=False)
-        tokens = calibration_windows(tok, W4_SAMPLES, W4_SEQ_LEN)
-
+    with smollm2_setting(W4_SAMPLES, W4_SEQ_LEN) as (f, model, ids, tokens):
         def ppl(m):
             return perplexity(m, ids, n_ctx=512, n_chunks=W4_CHUNKS).ppl
 
