@@ -763,6 +763,8 @@ def test_tile8_bad_requests():
         c.decode_host("q4_0", _weights("q4_0", 1, 256).data.reshape(1, -1), 256, "tiles")
     with pytest.raises(ValueError, match="in layout tile8"):
         c.decode_host("q4_k", qk.data.reshape(2, -1), 256, "tile8")
+    with pytest.raises(ValueError, match="layout must be"):  # checked before any device is needed
+        _weights("q4_0", 2, 256).to("cuda", layout="bogus")
     assert lcuda.device_layout("q4_0", (4, 512)) == "tile8"
     assert lcuda.device_layout("q4_0", (4, 96)) == "gguf" and lcuda.device_layout("q4_k", (4, 512)) == "gguf"
 

@@ -364,6 +364,8 @@ def device_layout(qtype: str, shape) -> str:
 def to_device(qt, index: int, layout: str | None = None) -> CudaQuantizedTensor:
     """Copy a QuantizedTensor's bytes to GPU `index` once, in `layout` (default: device_layout)."""
     op = "to"
+    if layout not in (None, "gguf", "tile8"):
+        raise ValueError(f"[{op}] layout must be None, 'gguf' or 'tile8', got {layout!r}")
     _require_device(op, index)
     if qt.qtype not in _cuda.kernel_types():
         raise ValueError(f"[{op}] type {qt.qtype!r} has no CUDA kernels; supported: {', '.join(_cuda.kernel_types())}")
