@@ -92,6 +92,21 @@ def test_matches_float64_model_and_generic(qtype, isa):
             assert_close(got, ref.astype(np.float64), bound, f"{qtype} {isa} m={m} n={n} k={k} vs generic")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("qtype", ["f32", "f16", "bf16"])
+def test_float_long_rows(qtype, isa):
+    # k > 4096: the float GEMV takes 8 weight rows per pass at m = 1 (x no longer fits L1); n = 21 leaves
+    # a tail of 5 single rows, m = 5 a tail of one activation row; the split must not change any bits
+    k = 4099
+    for m, n in ((1, 21), (2, 9), (5, 21)):
+        x, W = quantized_pair(qtype, m, n, k, seed=m + n)
+        want, bound = model(x, W)
+        got = _core.matmul(x, W.data, qtype, n, k, 1, isa)
+        assert_close(got, want, bound, f"{qtype} {isa} m={m} n={n} k={k} vs float64")
+        for threads in (2, 3):
+            np.testing.assert_array_equal(_core.matmul(x, W.data, qtype, n, k, threads, isa), got)
+
+
 @pytest.mark.parametrize("dist", ["heavy_tailed", "zeros", "one_outlier", "constant_rows", "integers"])
 @pytest.mark.parametrize("qtype", TYPES)
 def test_value_families(qtype, dist):

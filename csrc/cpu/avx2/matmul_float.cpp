@@ -56,7 +56,7 @@ const float* activations_f32(const GemmArgs& p, int64_t i0, int64_t rows, int sl
 // RW weight rows from j against MX f32 activation rows (stride a_stride): each x load feeds RW rows, so
 // x (f32, 4 bytes per k) is read from L1/L2 once per RW weight rows instead of once per row: with
 // k = 14336 one x row (57 KB) no longer fits L1 and reloading it per row cost a fifth of the speed
-// (4096 x 14336 f16 at 2 threads: 24 -> 36 GB/s, ggml 30). For m > 1 the same sharing runs the other
+// (4096 x 14336 f16 at 2 threads: 24 -> 36-45 GB/s, ggml 30). For m > 1 the same sharing runs the other
 // way too (each weight load feeds MX rows): m = 8 on 4096 x 4096 went from 3.9 to 2.3 ms.
 // S accumulator sets (8-value steps dealt round-robin) keep enough independent FMA chains at MX = 1.
 // A row's summation order depends only on MX and S, never on RW, so the tail rows (RW = 1) and any
@@ -117,7 +117,7 @@ void gemv(const GemmArgs& p) {
                     if (p.k <= kOneRowMaxK)
                         gemv_rows<L, 1, 1, 4>(p, j0, j1, ai, stride, c);
                     else
-                        gemv_rows<L, 4, 1, 2>(p, j0, j1, ai, stride, c);
+                        gemv_rows<L, 8, 1, 1>(p, j0, j1, ai, stride, c);  // 8 chains; beat 4 x 2 and 6 x 2
                     break;
                 case 2: gemv_rows<L, 4, 2, 1>(p, j0, j1, ai, stride, c); break;
                 case 3: gemv_rows<L, 3, 3, 1>(p, j0, j1, ai, stride, c); break;
