@@ -69,15 +69,22 @@ def test_matmul(benchmark, qtype, n, k, m, threads):
     t = benchmark.stats.stats.min
     res = {"bench": f"matmul m={m}", "type": qtype, "shape": f"{n}x{k}", "threads": threads}
     flops = 2.0 * m * n * k
+    if ggml_matmul.available():
+        # lowbit and ggml take turns, three times each, and each keeps its fastest: on a shared VM the
+        # neighbours' load comes in bursts of seconds, which one back-to-back pair can land on one side of
+        tg = float("inf")
+        for turn in range(3):
+            if turn:
+                t = min(t, best_time(lambda: lowbit.matmul(x, qt, threads=threads), rounds=rounds))
+            g = ggml_matmul.GgmlMatmul(lowbit.type_info(qtype)["gguf_id"], qt.data.reshape(n, -1), n, k, m, threads)
+            g.set_x(x)
+            tg = min(tg, best_time(g.compute, rounds=rounds))
+            g.close()
+            time.sleep(0.2)  # let ggml's polling threads park before the next measurement
     if m == 1:
         res["lowbit_GBps"] = qt.nbytes / t / 1e9
     res["lowbit_GFLOPs"] = flops / t / 1e9
     if ggml_matmul.available():
-        g = ggml_matmul.GgmlMatmul(lowbit.type_info(qtype)["gguf_id"], qt.data.reshape(n, -1), n, k, m, threads)
-        g.set_x(x)
-        tg = best_time(g.compute, rounds=rounds)
-        g.close()
-        time.sleep(0.2)  # let ggml's polling threads park before the next measurement
         res["ggml_GFLOPs"] = flops / tg / 1e9
         if m == 1:
             res["ggml_GBps"] = qt.nbytes / tg / 1e9
