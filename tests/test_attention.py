@@ -1,8 +1,9 @@
 """_core.attention_f16 (csrc/core/attention.h): causal grouped-query attention over the f16 KV cache,
 against the Python llama.attention() that is its readable spec, and the AVX2 kernel against the scalar
 reference. Both C++ kernels round the softmax exactly as the Python path (same C++ row), but sum the
-q.k and p.v products in their own order, so a probability may land on the neighbouring f16 value: the
-outputs agree to 5e-3 absolute (values ~N(0, 1)), with a much smaller mean difference."""
+q.k and p.v products in llama.cpp's order (numpy sums its own way), so a probability may land on the
+neighbouring f16 value: the outputs agree with numpy to 5e-3 absolute (values ~N(0, 1)), with a much
+smaller mean difference; the AVX2 kernel and the scalar reference agree bit for bit."""
 
 import numpy as np
 import pytest
@@ -61,6 +62,12 @@ def test_avx2_kernel_matches_reference(shape):
     g = _core.attention_f16(q, k, v, pos0, 0.125, True, 1, "generic")
     assert np.abs(a - g).max() <= 5e-3
     assert np.abs(a - g).mean() <= 2e-5
+    # head dims that are a multiple of ggml's lane count run llama.cpp's summation order (tinyBLAS for
+    # T >= 2, ggml_vec_dot_f16 for T = 1), the same bits in both kernels; v512: 16 lanes, else 8
+    for v512, lanes in ((True, 16), (False, 8)):
+        if hd % lanes == 0:
+            fast = _core.attention_f16(q, k, v, pos0, 0.125, v512, 1, "avx2")
+            assert np.array_equal(fast, _core.attention_f16(q, k, v, pos0, 0.125, v512, 1, "generic")), (v512, shape)
     # the thread count does not change any bit
     assert np.array_equal(a, _core.attention_f16(q, k, v, pos0, 0.125, True, 3, "avx2"))
 

@@ -25,7 +25,9 @@ struct AttentionArgs {
 };
 
 // Floats of scratch one attention_items call needs: the scores of one query row plus its f16-rounded q.
-inline int64_t attention_scratch_floats(const AttentionArgs& a) { return a.pos0 + a.T + a.head_dim; }
+// Floats of scratch one attention_items call needs: the scores of one query row, its f16-rounded q, and
+// up to 64 partial sums of P @ V per head dim (ggml's vec_dot order, see the kernels).
+inline int64_t attention_scratch_floats(const AttentionArgs& a) { return a.pos0 + a.T + 65 * a.head_dim; }
 
 // Threaded over (query row, head) items with the global ThreadPool. simd: the AVX2+F16C kernel (the
 // caller checks the CPU), else the scalar reference. Must not be called from inside a pool job.

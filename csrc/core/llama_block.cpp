@@ -2,7 +2,8 @@
 //   rmsnorm: squares in f32, their sum in f64 in order (ggml_rms_norm), scale = 1/sqrtf(mean + eps) in
 //            f32, then (x * scale) * weight
 //   q/k/v:   lowbit::matmul (the same kernels as _core.matmul) + bias
-//   rope:    x0*c - x1*s, x0*s + x1*c in f32 (no FMA contraction: built with -ffp-contract=off)
+//   rope:    fma(x0, c, -(x1*s)), fma(x0, s, x1*c) in f32: ggml's expressions as GCC contracts them
+//            (this file is built with -ffp-contract=off, so the fusion is spelled out)
 //   cache:   K/V rounded to f16 (round to nearest even, as numpy's cast)
 //   attention_f16, then x += (a @ wo) * residual_scale; the feed-forward likewise with silu(g) * u
 // The activations live in buffers allocated once per call and reused by every layer.
@@ -56,9 +57,11 @@ void linear(const float* x, const BlockWeight& w, const float* bias, float* y, i
             for (int64_t i = 0; i < w.n; ++i) y[t * w.n + i] += bias[i];
 }
 
-// Rotate the first n_rot dims of each of the n_heads heads of every row of x: (T, n_heads, hd).
-void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot, bool neox, const float* cos,
-          const float* sin) {
+// The rotation with the fused multiply-add as an instruction where the CPU has one (fmaf is exact either
+// way: the libm fallback gives the same bits, slowly).
+template <class Fma>
+void rope_rows_with(Fma fma, float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot, bool neox,
+                    const float* cos, const float* sin) {
     const int64_t half = n_rot / 2;
     for (int64_t t = 0; t < T; ++t) {
         const float* c = cos + t * half;
@@ -69,12 +72,44 @@ void rope(float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot, bool 
                 float* p0 = neox ? r + i : r + 2 * i;
                 float* p1 = neox ? r + i + half : r + 2 * i + 1;
                 const float x0 = *p0, x1 = *p1;
-                *p0 = x0 * c[i] - x1 * s[i];
-                *p1 = x0 * s[i] + x1 * c[i];
+                *p0 = fma(x0, c[i], -(x1 * s[i]));
+                *p1 = fma(x0, s[i], x1 * c[i]);
             }
         }
     }
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("fma"))) void rope_rows_fma(float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot,
+                                                  bool neox, const float* cos, const float* sin) {
+    rope_rows_with([](float a, float b, float c) { return __builtin_fmaf(a, b, c); }, x, T, n_heads, hd, n_rot, neox,
+                   cos, sin);
+}
+#endif
+
+}  // namespace
+
+void rope_rows(float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot, bool neox, const float* cos,
+               const float* sin) {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool has_fma = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("fma");
+    }();
+    if (has_fma) return rope_rows_fma(x, T, n_heads, hd, n_rot, neox, cos, sin);
+#endif
+    rope_rows_with([](float a, float b, float c) { return std::fmaf(a, b, c); }, x, T, n_heads, hd, n_rot, neox, cos,
+                   sin);
+}
+
+void rope_cos_sin(const float* theta, float* cos, float* sin, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        cos[i] = std::cos(theta[i]);  // the float overloads: cosf / sinf
+        sin[i] = std::sin(theta[i]);
+    }
+}
+
+namespace {
 
 // x += y * scale (scale 1 is exact, so this is x + y then)
 void add_scaled(float* x, const float* y, int64_t n, float scale) {
@@ -107,8 +142,8 @@ void llama_blocks(const BlockConfig& cfg, const BlockLayer* layers, int64_t firs
         linear(h.data(), lw.wq, lw.bq, q, T, threads, isa);
         linear(h.data(), lw.wk, lw.bk, k, T, threads, isa);
         linear(h.data(), lw.wv, lw.bv, v, T, threads, isa);
-        rope(q, T, cfg.n_head, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
-        rope(k, T, cfg.n_head_kv, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
+        rope_rows(q, T, cfg.n_head, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
+        rope_rows(k, T, cfg.n_head_kv, hd, cfg.n_rot, cfg.rope_neox, cos, sin);
         fp16_t* kc = cache.k + l * cache.n_ctx * nkv;
         fp16_t* vc = cache.v + l * cache.n_ctx * nkv;
         for (int64_t i = 0; i < T * nkv; ++i) {

@@ -45,6 +45,15 @@ struct BlockCache {         // the KV cache, (n_layer, n_ctx, n_head_kv, head_di
 // Runs layers [first, last) on x: (T, n_embd) f32 in place, for tokens at positions pos0..pos0+T-1,
 // writing their K/V into the cache. cos/sin: (T, n_rot/2) f32 RoPE tables (llama.rope_angles).
 // isa: for the matmuls; simd: AVX2 softmax/SiLU/attention kernels (the caller checked the CPU).
+// ggml's RoPE pieces, shared with the Python spec (model/llama.py calls them through _core):
+// cos/sin of n f32 angles with libm's cosf/sinf, as ggml_rope_cache_init (not the correctly rounded
+// values: glibc's float functions differ from them in about 1% of SmolLM2's angles);
+void rope_cos_sin(const float* theta, float* cos, float* sin, int64_t n);
+// and the rotation of the first n_rot dims of each head of x: (T, n_heads, hd), in place, rounded as
+// GCC compiles ggml's `x0*cos - x1*sin` / `x0*sin + x1*cos`: the first product fused into the add.
+void rope_rows(float* x, int64_t T, int64_t n_heads, int64_t hd, int64_t n_rot, bool neox, const float* cos,
+               const float* sin);
+
 void llama_blocks(const BlockConfig& cfg, const BlockLayer* layers, int64_t first, int64_t last, float* x,
                   int64_t T, int64_t pos0, const BlockCache& cache, const float* cos, const float* sin,
                   int threads, Isa isa, bool simd);

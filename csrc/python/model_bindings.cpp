@@ -168,6 +168,28 @@ private:
 }  // namespace
 
 void register_model_math(py::module_& m) {
+    m.def("ggml_cos_sin", [](py::array theta_obj) {
+        // cos and sin of f32 angles with libm's cosf / sinf, as ggml's RoPE cache
+        auto theta = f32_array("ggml_cos_sin", theta_obj);
+        std::vector<py::ssize_t> shape(theta.shape(), theta.shape() + theta.ndim());
+        py::array_t<float> c(shape), s(shape);
+        rope_cos_sin(theta.data(), c.mutable_data(), s.mutable_data(), theta.size());
+        return py::make_tuple(c, s);
+    }, py::arg("theta"));
+    m.def("ggml_rope", [](py::array x_obj, py::array cos_obj, py::array sin_obj, bool neox, int64_t n_rot) {
+        // x: (T, H, head_dim) f32 -> a rotated copy; cos/sin: (T, n_rot / 2) f32
+        auto x = f32_array("ggml_rope", x_obj);
+        auto c = f32_array("ggml_rope", cos_obj);
+        auto s = f32_array("ggml_rope", sin_obj);
+        if (x.ndim() != 3 || c.ndim() != 2 || s.ndim() != 2 || n_rot < 2 || n_rot % 2 || n_rot > x.shape(2) ||
+            c.shape(0) != x.shape(0) || c.shape(1) != n_rot / 2 || s.shape(0) != c.shape(0) || s.shape(1) != c.shape(1))
+            throw std::invalid_argument("[ggml_rope] expected x (T, H, head_dim) and cos/sin (T, n_rot/2), "
+                                        "n_rot even and <= head_dim");
+        py::array_t<float> y(std::vector<py::ssize_t>{x.shape(0), x.shape(1), x.shape(2)});
+        std::copy(x.data(), x.data() + x.size(), y.mutable_data());
+        rope_rows(y.mutable_data(), x.shape(0), x.shape(1), x.shape(2), n_rot, neox, c.data(), s.data());
+        return y;
+    }, py::arg("x"), py::arg("cos"), py::arg("sin"), py::arg("neox"), py::arg("n_rot"));
     m.def("ggml_softmax", [](py::array s_obj, py::object valid_obj, bool avx512, bool round_f16, int threads,
                              const std::string& isa) {
         // s: (..., n) f32, softmax over the last axis in place; valid: (rows,) int64, entries of row r from

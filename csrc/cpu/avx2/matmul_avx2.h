@@ -36,6 +36,10 @@ LOWBIT_AVX2_GEMV(q6_k)
 LOWBIT_AVX2_GEMV(iq4_xs)
 #undef LOWBIT_AVX2_GEMV
 
+// q4_1 / q8_0, every m, in ggml's summation order (matmul_ggml_order.h, instances in matmul_ggml_order.cpp).
+void gemm_ggml_order_q4_1(const GemmArgs& p);
+void gemm_ggml_order_q8_0(const GemmArgs& p);
+
 // matmul's activation quantization, with the a_ds pairs (matmul_act.cpp).
 bool quantize_act_q8_0(const float* x, void* y, float* ds, int64_t k);
 bool quantize_act_q8_1(const float* x, void* y, float* ds, int64_t k);

@@ -152,10 +152,10 @@ void gemm_by_rows(const GemmArgs& p) {
 bool register_vnni(KernelTable& t) {
     auto set = [&](QType q, gemm_fn f) { t.types[static_cast<int>(q)].gemm = f; };
     set(QType::Q4_0, gemm_by_rows<gemv_q4_0, DecQ4_0, ActQ8_0>);
-    set(QType::Q4_1, gemm_by_rows<gemv_q4_1, DecQ4_1, ActQ8_1>);
+    set(QType::Q4_1, gemm_ggml_order_q4_1);  // llama.cpp's bits (../avx2/matmul_ggml_order.h)
     set(QType::Q5_0, gemm_by_rows<gemv_q5_0, DecQ5_0, ActQ8_0>);
     set(QType::Q5_1, gemm_by_rows<gemv_q5_1, DecQ5_1, ActQ8_1>);
-    set(QType::Q8_0, gemm_by_rows<gemv_q8_0, DecQ8_0, ActQ8_0>);
+    set(QType::Q8_0, gemm_ggml_order_q8_0);
     set(QType::IQ4_NL, gemm_by_rows<gemv_iq4_nl, DecIQ4_NL, ActQ8_0>);
     set(QType::Q2_K, gemm_by_rows<gemv_q2_k, DecQ2_K, ActQ8_K<16>>);
     set(QType::Q3_K, gemm_by_rows<gemv_q3_k, DecQ3_K, ActQ8_K<16>>);

@@ -6,6 +6,7 @@
 #if defined(__AVX512VNNI__)
 #include "../avx2/matmul_gemv_k.h"
 #include "../avx2/matmul_gemv_legacy.h"
+#include "../avx2/matmul_ggml_order.h"
 
 namespace lowbit::avx512 {
 
@@ -15,6 +16,8 @@ void gemv_q5_0(const GemmArgs& p) { gemv<DotVnni, GvQ5_0>(p); }
 void gemv_q5_1(const GemmArgs& p) { gemv<DotVnni, GvQ5_1>(p); }
 void gemv_q8_0(const GemmArgs& p) { gemv<DotVnni, GvQ8_0>(p); }
 void gemv_iq4_nl(const GemmArgs& p) { gemv<DotVnni, GvIQ4_NL>(p); }
+void gemm_ggml_order_q4_1(const GemmArgs& p) { gemm_ggml_order<DotVnni, GoQ4_1>(p); }
+void gemm_ggml_order_q8_0(const GemmArgs& p) { gemm_ggml_order<DotVnni, GoQ8_0>(p); }
 void gemv_q2_k(const GemmArgs& p) { gemv_k<SbQ2K<DotVnni>>(p); }
 void gemv_q3_k(const GemmArgs& p) { gemv_k<SbQ3K<DotVnni>>(p); }
 void gemv_q4_k(const GemmArgs& p) { gemv_k<SbQ4K<DotVnni>>(p); }

@@ -238,9 +238,9 @@ def rope_angles(cfg: Config, pos: np.ndarray, freqs: np.ndarray | None) -> tuple
         mscale = attn * (f32(1) + f32(0.1) * np.log(f32(1) / f32(cfg.rope_freq_scale)))
     else:
         theta = interp
-    theta = theta.astype(np.float64)
-    # glibc's cosf/sinf are (nearly always) correctly rounded; numpy's float32 versions are not
-    cos, sin = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    # libm's cosf / sinf, as ggml's rope cache: not always the correctly rounded values (about 1% of
+    # SmolLM2's angles differ from them by an ulp), so neither numpy's float32 nor its float64 functions
+    cos, sin = _core.ggml_cos_sin(np.ascontiguousarray(theta, dtype=np.float32))
     if mscale != 1:
         cos, sin = cos * mscale, sin * mscale
     return cos, sin
@@ -256,18 +256,14 @@ def yarn_correction_dims(cfg: Config) -> tuple[np.float32, np.float32]:
 
 
 def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, neox: bool, n_rot: int) -> np.ndarray:
-    """Rotate the first n_rot dims of every head. x: (T, H, head_dim); cos/sin: (T, n_rot/2)."""
-    out = x.copy()
-    c, s = cos[:, None, :], sin[:, None, :]
-    if neox:  # pairs (i, i + n_rot/2)
-        x0, x1 = x[..., : n_rot // 2], x[..., n_rot // 2: n_rot]
-        out[..., : n_rot // 2] = x0 * c - x1 * s
-        out[..., n_rot // 2: n_rot] = x0 * s + x1 * c
-    else:     # pairs (2i, 2i+1): GGUF's llama Q/K rows were permuted by the converter to match this
-        x0, x1 = x[..., 0:n_rot:2], x[..., 1:n_rot:2]
-        out[..., 0:n_rot:2] = x0 * c - x1 * s
-        out[..., 1:n_rot:2] = x0 * s + x1 * c
-    return out
+    """Rotate the first n_rot dims of every head. x: (T, H, head_dim); cos/sin: (T, n_rot/2).
+
+    Pairs (2i, 2i+1), or (i, i + n_rot/2) with neox (GGUF's llama Q/K rows were permuted by the converter
+    to match the first). Per pair: x0*c - x1*s and x0*s + x1*c, rounded as ggml's compiled code does, with
+    the first product fused into the add (fma(x0, c, -(x1*s))). numpy has no fused multiply-add, so this
+    runs in C++ (_core.ggml_rope, the fused path's own function)."""
+    return _core.ggml_rope(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(cos, dtype=np.float32),
+                           np.ascontiguousarray(sin, dtype=np.float32), bool(neox), int(n_rot))
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos0: int, scale: float) -> np.ndarray:
