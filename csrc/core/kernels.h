@@ -35,6 +35,10 @@ struct GemmArgs {
     const float* a_ds;
     float* c;               // c: (m, ldc) f32
     int64_t ldc;
+    // rows of the whole weight matrix (n is the slice this call computes): q4_0 follows llama.cpp's
+    // repacked order only for matrices llama.cpp repacks (rows a multiple of 8), so the choice must not
+    // depend on how the rows were cut among threads
+    int64_t n_all = 0;
 };
 // The ISA kernel picks its own strategy from m (stream the weights once for a few rows, or unpack a
 // panel of weights and reuse it across many rows). The driver calls it either with all m rows or

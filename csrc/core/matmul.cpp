@@ -152,6 +152,7 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
 
     GemmArgs p{};
     p.k = k;
+    p.n_all = n;
     p.w = w;
     p.w_row_bytes = row_bytes(ti, k);
     p.a_row_bytes = row_bytes(type_info(dot), k);

@@ -37,6 +37,7 @@ LOWBIT_AVX2_GEMV(iq4_xs)
 #undef LOWBIT_AVX2_GEMV
 
 // q4_1 / q8_0, every m, in ggml's summation order (matmul_ggml_order.h, instances in matmul_ggml_order.cpp).
+void gemm_ggml_order_q4_0(const GemmArgs& p);
 void gemm_ggml_order_q4_1(const GemmArgs& p);
 void gemm_ggml_order_q8_0(const GemmArgs& p);
 

@@ -4,6 +4,7 @@
 
 namespace lowbit::avx2 {
 
+void gemm_ggml_order_q4_0(const GemmArgs& p) { gemm_ggml_order_q4_0_any<DotAvx2>(p); }
 void gemm_ggml_order_q4_1(const GemmArgs& p) { gemm_ggml_order<DotAvx2, GoQ4_1>(p); }
 void gemm_ggml_order_q8_0(const GemmArgs& p) { gemm_ggml_order<DotAvx2, GoQ8_0>(p); }
 

@@ -15,6 +15,7 @@
 // AVX-512 VNNI files with their dot policy D.
 #pragma once
 #include <algorithm>
+#include <vector>
 
 #include "../../core/blocks.h"
 #include "../../core/fp16.h"
@@ -31,6 +32,12 @@ struct GoQ4_1 {
     static constexpr bool kSigned = false, kMin = true;
     static __m256i levels(const W& b) { return nibbles32(b.qs); }  // low nibbles = values 0-15, high 16-31
 };
+struct GoQ4_0 {  // ggml_vec_dot_q4_0_q8_0: the levels minus 8 as signed bytes, like q8_0
+    using W = block_q4_0;
+    using A = block_q8_0;
+    static constexpr bool kSigned = true, kMin = false;
+    static __m256i levels(const W& b) { return _mm256_sub_epi8(nibbles32(b.qs), _mm256_set1_epi8(8)); }
+};
 struct GoQ8_0 {
     using W = block_q8_0;
     using A = block_q8_0;
@@ -38,14 +45,15 @@ struct GoQ8_0 {
     static __m256i levels(const W& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 };
 
+// Rows j, j + rs, ..., j + (RW-1) rs against activation rows i0..i0+MA-1.
 template <class D, class T, int RW, int MA>
-void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0) {
+void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
     const int64_t nb = p.k / 32;
     const typename T::W* w[RW];
     const typename T::A* a[MA];
     const float* ds[MA];  // {d_a, s_a} per block
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
-        w[r] = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + (j + r) * p.w_row_bytes);
+        w[r] = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
         a[i] = reinterpret_cast<const typename T::A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
         ds[i] = p.a_ds + (i0 + i) * nb * 2;
@@ -74,12 +82,91 @@ void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0) {
         }
     }
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
-        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j + r] = hsum_ps(acc[r][i]) + summs[r][i];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j + r * rs] = hsum_ps(acc[r][i]) + summs[r][i];
+}
+
+// q4_0 as llama.cpp runs it on x86: a matrix whose rows are a multiple of 8 is repacked at load into
+// 8-row groups (ggml's q4_0_8x8) and multiplied by ggml_gemv / ggml_gemm_q4_0_8x8_q8_0, which keep ONE
+// float accumulator per output: block by block, fma(float(the block's exact integer dot), d_w * d_a,
+// acc). Here 8 weight rows at a time: per block and activation row, 8 integer dots (lanes summed by a
+// hadd tree), minus 8 * sum(a) for the level offset, one conversion and one FMA into 8 lanes (lane r =
+// row j + r). asum: the activations' per-block integer sums, (m, nb).
+template <class D, int MA>
+void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t i0, const int32_t* asum) {
+    const int64_t nb = p.k / 32;
+    const block_q4_0* w[8];
+    const block_q8_0* a[MA];
+    const float* ds[MA];
+    for (int r = 0; r < 8; ++r)
+        w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) + (j + r) * p.w_row_bytes);
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        a[i] = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
+        ds[i] = p.a_ds + (i0 + i) * nb * 2;
+    }
+    __m256 acc[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i q[8];
+        LOWBIT_UNROLL for (int r = 0; r < 8; ++r) q[r] = nibbles32(w[r][b].qs);
+        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
+            static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d), static_cast<int16_t>(w[2][b].d),
+            static_cast<int16_t>(w[3][b].d), static_cast<int16_t>(w[4][b].d), static_cast<int16_t>(w[5][b].d),
+            static_cast<int16_t>(w[6][b].d), static_cast<int16_t>(w[7][b].d)));
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
+            __m256i v[8];
+            LOWBIT_UNROLL for (int r = 0; r < 8; ++r) v[r] = D::dot4(q[r], av);
+            const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+            const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+            __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                                            _mm256_permute2x128_si256(h0123, h4567, 0x31));
+            isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * asum[(i0 + i) * nb + b]));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(ds[i][2 * b])), acc[i]);
+        }
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + j, acc[i]);
+}
+
+template <class D>
+void gemm_q4_0_repacked_order(const GemmArgs& p) {
+    const int64_t nb = p.k / 32;
+    std::vector<int32_t> asum(static_cast<size_t>(p.m * nb));
+    for (int64_t i = 0; i < p.m; ++i) {
+        const auto* a = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
+        for (int64_t b = 0; b < nb; ++b) {
+            int32_t s = 0;
+            for (int e = 0; e < 32; ++e) s += a[b].qs[e];
+            asum[i * nb + b] = s;
+        }
+    }
+    constexpr int64_t kChunk = 64;
+    for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
+        const int64_t j1 = std::min(p.n, j0 + kChunk);
+        for (int64_t i0 = 0; i0 < p.m; i0 += 4)
+            for (int64_t j = j0; j + 8 <= j1; j += 8) switch (std::min<int64_t>(4, p.m - i0)) {
+                    case 1: q4_0_repacked_tile<D, 1>(p, j, i0, asum.data()); break;
+                    case 2: q4_0_repacked_tile<D, 2>(p, j, i0, asum.data()); break;
+                    case 3: q4_0_repacked_tile<D, 3>(p, j, i0, asum.data()); break;
+                    default: q4_0_repacked_tile<D, 4>(p, j, i0, asum.data()); break;
+                }
+    }
+}
+
+// One activation row (decode): the rows are cut into 4 contiguous quarters walked side by side, so each
+// of the 4 FMA chains reads one long sequential stream (interleaving neighbouring rows of SmolLM2's
+// 612-byte q8_0 rows left the hardware prefetcher untrained: 3x slower than one row at a time).
+template <class D, class T>
+void gemv_ggml_order(const GemmArgs& p) {
+    constexpr int RW = 4;
+    const int64_t quarter = p.n / RW;
+    for (int64_t j = 0; j < quarter; ++j) ggml_order_tile<D, T, RW, 1>(p, j, 0, quarter);
+    for (int64_t j = RW * quarter; j < p.n; ++j) ggml_order_tile<D, T, 1, 1>(p, j, 0);
 }
 
 // Weight rows in chunks that stay in L2 while the activation rows pass over them, 4 at a time.
 template <class D, class T>
 void gemm_ggml_order(const GemmArgs& p) {
+    if (p.m == 1) return gemv_ggml_order<D, T>(p);
     constexpr int64_t kChunk = 64;
     constexpr int RW = 2;
     for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
@@ -103,5 +190,19 @@ void gemm_ggml_order(const GemmArgs& p) {
     }
 }
 
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+// q4_0: llama.cpp's repacked order where it repacks (rows a multiple of 8; every thread's slice is then
+// a multiple of 8 too: the driver cuts rows in units of 16), ggml_vec_dot_q4_0_q8_0's order elsewhere.
+template <class D>
+void gemm_ggml_order_q4_0_any(const GemmArgs& p) {
+    if (p.n_all % 8 == 0 && p.n % 8 == 0)
+        gemm_q4_0_repacked_order<D>(p);
+    else
+        gemm_ggml_order<D, GoQ4_0>(p);
+}
 }  // namespace
 }  // namespace lowbit

@@ -28,7 +28,7 @@ void register_matmul_avx2(KernelTable& t) {
     set(QType::F32, avx2::gemm_f32);
     set(QType::F16, avx2::gemm_f16);
     set(QType::BF16, avx2::gemm_bf16);
-    set(QType::Q4_0, gemm_by_rows<avx2::gemv_q4_0, avx2::gemm_panels_q4_0>);
+    set(QType::Q4_0, avx2::gemm_ggml_order_q4_0);
     set(QType::Q4_1, avx2::gemm_ggml_order_q4_1);  // llama.cpp's bits (matmul_ggml_order.h)
     set(QType::Q5_0, gemm_by_rows<avx2::gemv_q5_0, avx2::gemm_panels_q5_0>);
     set(QType::Q5_1, gemm_by_rows<avx2::gemv_q5_1, avx2::gemm_panels_q5_1>);

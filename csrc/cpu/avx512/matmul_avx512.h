@@ -15,6 +15,7 @@ bool register_bf16(KernelTable& t);
 
 // Few rows, VNNI on 256-bit vectors (matmul_gemv_vnni.cpp; defined only where VNNI is compiled).
 #define LOWBIT_AVX512_GEMV(t) void gemv_##t(const GemmArgs& p);
+void gemm_ggml_order_q4_0(const GemmArgs& p);
 void gemm_ggml_order_q4_1(const GemmArgs& p);  // ggml's summation order, every m (../avx2/matmul_ggml_order.h)
 void gemm_ggml_order_q8_0(const GemmArgs& p);
 LOWBIT_AVX512_GEMV(q4_0)

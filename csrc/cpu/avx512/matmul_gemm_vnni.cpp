@@ -151,7 +151,7 @@ void gemm_by_rows(const GemmArgs& p) {
 
 bool register_vnni(KernelTable& t) {
     auto set = [&](QType q, gemm_fn f) { t.types[static_cast<int>(q)].gemm = f; };
-    set(QType::Q4_0, gemm_by_rows<gemv_q4_0, DecQ4_0, ActQ8_0>);
+    set(QType::Q4_0, gemm_ggml_order_q4_0);
     set(QType::Q4_1, gemm_ggml_order_q4_1);  // llama.cpp's bits (../avx2/matmul_ggml_order.h)
     set(QType::Q5_0, gemm_by_rows<gemv_q5_0, DecQ5_0, ActQ8_0>);
     set(QType::Q5_1, gemm_by_rows<gemv_q5_1, DecQ5_1, ActQ8_1>);
