@@ -15,12 +15,14 @@
 // AVX-512 VNNI files with their dot policy D.
 #pragma once
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/blocks.h"
 #include "../../core/fp16.h"
 #include "../../core/kernels.h"
 #include "matmul_dot.h"
+#include "matmul_panel.h"
 #include "matmul_simd.h"
 
 namespace lowbit {
@@ -92,13 +94,13 @@ void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
 // hadd tree), minus 8 * sum(a) for the level offset, one conversion and one FMA into 8 lanes (lane r =
 // row j + r). asum: the activations' per-block integer sums, (m, nb).
 template <class D, int MA>
-void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t i0, const int32_t* asum) {
+void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, const int32_t* asum) {
     const int64_t nb = p.k / 32;
     const block_q4_0* w[8];
     const block_q8_0* a[MA];
     const float* ds[MA];
     for (int r = 0; r < 8; ++r)
-        w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) + (j + r) * p.w_row_bytes);
+        w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
         a[i] = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
         ds[i] = p.a_ds + (i0 + i) * nb * 2;
@@ -124,31 +126,178 @@ void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t i0, const int32_t*
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(ds[i][2 * b])), acc[i]);
         }
     }
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + j, acc[i]);
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        alignas(32) float out[8];
+        _mm256_store_ps(out, acc[i]);
+        for (int r = 0; r < 8; ++r) p.c[(i0 + i) * p.ldc + j + r * rs] = out[r];
+    }
+}
+
+// Many rows of x: per group of 8 weight rows each block is transposed once (vector g, lane r = row r's
+// levels of values 4g..4g+3), so one integer dot against a broadcast dword of x adds 4 products to each
+// of the 8 outputs (ggml's own repacked layout), and the group is reused by every row of x. Same
+// integer block sums, same FMA sequence per output as q4_0_repacked_tile.
+template <class D, int MA>
+void q4_0_transposed_tile(const GemmArgs& p, const __m256i* tq, const __m256* dw, int64_t j, int64_t rs, int64_t i0,
+                          const int32_t* asum) {
+    const int64_t nb = p.k / 32;
+    const block_q8_0* a[MA];
+    const float* ds[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        a[i] = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
+        ds[i] = p.a_ds + (i0 + i) * nb * 2;
+    }
+    __m256 acc[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i t[8];  // the block's 8 transposed vectors, loaded once for the MA rows of x
+        LOWBIT_UNROLL for (int g = 0; g < 8; ++g) t[g] = tq[b * 8 + g];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            const int32_t* a32 = reinterpret_cast<const int32_t*>(a[i][b].qs);  // broadcast loads (no ALU uop)
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();  // two chains
+            LOWBIT_UNROLL for (int g = 0; g < 8; g += 2) {
+                s0 = D::dot4_add(s0, t[g], _mm256_set1_epi32(a32[g]));
+                s1 = D::dot4_add(s1, t[g + 1], _mm256_set1_epi32(a32[g + 1]));
+            }
+            const __m256i isum = _mm256_sub_epi32(_mm256_add_epi32(s0, s1), _mm256_set1_epi32(8 * asum[(i0 + i) * nb + b]));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw[b], _mm256_set1_ps(ds[i][2 * b])), acc[i]);
+        }
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        alignas(32) float out[8];
+        _mm256_store_ps(out, acc[i]);
+        for (int r = 0; r < 8; ++r) p.c[(i0 + i) * p.ldc + j + r * rs] = out[r];
+    }
+}
+
+template <class D>
+void gemm_q4_0_transposed(const GemmArgs& p, const int32_t* asum) {
+    const int64_t nb = p.k / 32, rs = p.n / 8;
+    // G groups of 8 rows transposed at a time, then every 4 rows of x pass over all G groups while they
+    // sit in L1 (one group per pass had x streamed from L2 once per group)
+    constexpr int64_t G = 4;
+    std::vector<__m256i> tq(static_cast<size_t>(G * nb * 8));
+    std::vector<__m256> dw(static_cast<size_t>(G * nb));
+    for (int64_t j0 = 0; j0 < rs; j0 += G) {
+        const int64_t ng = std::min(G, rs - j0);
+        for (int64_t gi = 0; gi < ng; ++gi) {
+            const block_q4_0* w[8];
+            for (int r = 0; r < 8; ++r)
+                w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) +
+                                                           (j0 + gi + r * rs) * p.w_row_bytes);
+            for (int64_t b = 0; b < nb; ++b) {
+                __m256i v[8];
+                for (int r = 0; r < 8; ++r) v[r] = nibbles32(w[r][b].qs);
+                transpose8x8_epi32(v);
+                for (int g = 0; g < 8; ++g) tq[(gi * nb + b) * 8 + g] = v[g];
+                dw[gi * nb + b] = _mm256_cvtph_ps(_mm_setr_epi16(
+                    static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d), static_cast<int16_t>(w[2][b].d),
+                    static_cast<int16_t>(w[3][b].d), static_cast<int16_t>(w[4][b].d), static_cast<int16_t>(w[5][b].d),
+                    static_cast<int16_t>(w[6][b].d), static_cast<int16_t>(w[7][b].d)));
+            }
+        }
+        int64_t i0 = 0;
+        for (; i0 + 8 <= p.m; i0 += 8)
+            for (int64_t gi = 0; gi < ng; ++gi)
+                q4_0_transposed_tile<D, 8>(p, tq.data() + gi * nb * 8, dw.data() + gi * nb, j0 + gi, rs, i0, asum);
+        for (; i0 < p.m; ++i0)
+            for (int64_t gi = 0; gi < ng; ++gi)
+                q4_0_transposed_tile<D, 1>(p, tq.data() + gi * nb * 8, dw.data() + gi * nb, j0 + gi, rs, i0, asum);
+    }
 }
 
 template <class D>
 void gemm_q4_0_repacked_order(const GemmArgs& p) {
     const int64_t nb = p.k / 32;
-    std::vector<int32_t> asum(static_cast<size_t>(p.m * nb));
+    std::vector<int32_t> asum(static_cast<size_t>(p.m * nb));  // sum of each block of x's quants
+    const __m256i ones8 = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < p.m; ++i) {
         const auto* a = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
         for (int64_t b = 0; b < nb; ++b) {
-            int32_t s = 0;
-            for (int e = 0; e < 32; ++e) s += a[b].qs[e];
-            asum[i * nb + b] = s;
+            const __m256i s4 = D::dot4(ones8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
+            __m128i s = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+            s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+            asum[i * nb + b] = _mm_cvtsi128_si32(s);
         }
     }
+    if (p.m >= 8) return gemm_q4_0_transposed<D>(p, asum.data());
+    // A tile's 8 rows are j, j + s, ..., j + 7s (s = n/8): 8 long sequential streams. Eight neighbouring
+    // rows (SmolLM2's are 324 bytes) read block by block defeated the prefetcher: 2x slower from DRAM.
+    const int64_t rs = p.n / 8;
+    constexpr int64_t kChunk = 8;  // j values per chunk: 64 rows that stay in L2 while the rows of x pass
+    for (int64_t j0 = 0; j0 < rs; j0 += kChunk) {
+        const int64_t j1 = std::min(rs, j0 + kChunk);
+        for (int64_t i0 = 0; i0 < p.m; i0 += 4)
+            for (int64_t j = j0; j < j1; ++j) switch (std::min<int64_t>(4, p.m - i0)) {
+                    case 1: q4_0_repacked_tile<D, 1>(p, j, rs, i0, asum.data()); break;
+                    case 2: q4_0_repacked_tile<D, 2>(p, j, rs, i0, asum.data()); break;
+                    case 3: q4_0_repacked_tile<D, 3>(p, j, rs, i0, asum.data()); break;
+                    default: q4_0_repacked_tile<D, 4>(p, j, rs, i0, asum.data()); break;
+                }
+    }
+}
+
+// q8_0 against several rows of x with VNNI: vpdpbusd wants unsigned bytes on one side, so x's quants
+// get + 128 (xor 0x80, once per block and row of x) and each weight block's lane sums times -128 seed
+// the integer accumulator: seed + sum((a + 128) w) = sum(a w) exactly, one instruction per pair of rows
+// (the sign trick needs two). Same lanes, same FMA sequence per output as ggml_order_tile.
+template <class D, int RW, int MA>
+void q8_0_vnni_tile(const GemmArgs& p, int64_t j, int64_t i0) {
+    static_assert(RW <= 4, "the d_w * d_a table holds 4 rows");
+    const int64_t nb = p.k / 32, wrb = p.w_row_bytes, arb = p.a_row_bytes, dss = nb * 2;
+    // one base pointer per operand (and a stride), not one per row: 12 row pointers spilled to the stack
+    const uint8_t* wb = static_cast<const uint8_t*>(p.w) + j * wrb;
+    const uint8_t* ab = static_cast<const uint8_t*>(p.a) + i0 * arb;
+    const float* dsb = p.a_ds + i0 * dss;
+    __m256 acc[RW][MA];
+    LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[r][i] = _mm256_setzero_ps();
+    const __m256i ones8 = _mm256_set1_epi8(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int64_t b = 0; b < nb; ++b) {
+        const int64_t off = b * static_cast<int64_t>(sizeof(block_q8_0));
+        __m256i au[MA];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+            au[i] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + i * arb + off + 2)), flip);
+        // d_w * d_a for the RW x MA pairs: one 4-wide multiply per row of x, stored whole and read back by
+        // broadcast loads (load ports, not the pipes the dot products and FMAs need)
+        alignas(16) float dd[MA][4];
+        {
+            alignas(16) float dwr[4] = {0, 0, 0, 0};
+            LOWBIT_UNROLL for (int r = 0; r < RW; ++r) {
+                uint16_t h;
+                std::memcpy(&h, wb + r * wrb + off, 2);
+                dwr[r] = f16_to_f32(h);
+            }
+            const __m128 dwv = _mm_load_ps(dwr);
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i) _mm_store_ps(dd[i], _mm_mul_ps(dwv, _mm_set1_ps(dsb[i * dss + 2 * b])));
+        }
+        LOWBIT_UNROLL for (int r = 0; r < RW; ++r) {
+            const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + r * wrb + off + 2));
+            const __m256i seed = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(D::dot4(ones8, q), 7));
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+                const __m256i prod = D::dot4_add(seed, au[i], q);
+                acc[r][i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dd[i][r]), _mm256_cvtepi32_ps(prod), acc[r][i]);
+            }
+        }
+    }
+    LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j + r] = hsum_ps(acc[r][i]);
+}
+
+template <class D>
+void gemm_q8_0_vnni(const GemmArgs& p) {
     constexpr int64_t kChunk = 64;
     for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
         const int64_t j1 = std::min(p.n, j0 + kChunk);
-        for (int64_t i0 = 0; i0 < p.m; i0 += 4)
-            for (int64_t j = j0; j + 8 <= j1; j += 8) switch (std::min<int64_t>(4, p.m - i0)) {
-                    case 1: q4_0_repacked_tile<D, 1>(p, j, i0, asum.data()); break;
-                    case 2: q4_0_repacked_tile<D, 2>(p, j, i0, asum.data()); break;
-                    case 3: q4_0_repacked_tile<D, 3>(p, j, i0, asum.data()); break;
-                    default: q4_0_repacked_tile<D, 4>(p, j, i0, asum.data()); break;
-                }
+        int64_t i0 = 0;
+        for (; i0 + 4 <= p.m; i0 += 4) {
+            int64_t j = j0;
+            for (; j + 4 <= j1; j += 4) q8_0_vnni_tile<D, 4, 4>(p, j, i0);
+            for (; j < j1; ++j) q8_0_vnni_tile<D, 1, 4>(p, j, i0);
+        }
+        for (; i0 < p.m; ++i0)
+            for (int64_t j = j0; j < j1; ++j) q8_0_vnni_tile<D, 1, 1>(p, j, i0);
     }
 }
 
@@ -167,6 +316,7 @@ void gemv_ggml_order(const GemmArgs& p) {
 template <class D, class T>
 void gemm_ggml_order(const GemmArgs& p) {
     if (p.m == 1) return gemv_ggml_order<D, T>(p);
+    if constexpr (D::kVnni && std::is_same_v<T, GoQ8_0>) return gemm_q8_0_vnni<D>(p);
     constexpr int64_t kChunk = 64;
     constexpr int RW = 2;
     for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
