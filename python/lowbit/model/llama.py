@@ -5,9 +5,13 @@ NeoX pairing, linear and YaRN scaling, llama-3 frequency factors), grouped-query
 SwiGLU feed-forward, tied or separate output embeddings. Every weight matmul is `lowbit.matmul`
 on the stored quantized tensor: the model is never expanded to float in memory.
 
-Numerics follow llama.cpp's CPU path where it is cheap to do so: the KV cache holds float16, queries
-and attention probabilities are rounded to float16 before their matmuls (ggml converts the f32 side of
-an f16 matmul to f16), and activations are quantized to the weight type's dot type inside lowbit.matmul.
+Numerics are llama.cpp's CPU path, step by step: the KV cache holds float16, queries and attention
+probabilities are rounded to float16 before their products (ggml converts the f32 side of an f16 matmul),
+activations are quantized to the weight type's dot type inside lowbit.matmul, RoPE uses libm's cosf/sinf
+and ggml's contracted rotation (`rope`), the attention products sum in ggml's order (_core.attention_f16:
+tinyBLAS lanes for a batch, ggml_vec_dot_f16's for one token), and q4_0 / q4_1 / q8_0 matmuls in ggml's
+x86 order. On SmolLM2 Q4_1 / Q8_0 / Q4_0 the logits equal llama.cpp's bit for bit (tests/test_model.py).
+The numpy `attention` below is the readable statement of what is computed, not of the summation order.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from .. import _core, ops
 ROPE_NORM_ARCHS = {"llama", "mistral", "granite"}  # llama.cpp's LLAMA_ROPE_TYPE_NORM: pairs (2i, 2i+1)
 ROPE_NEOX_ARCHS = {"qwen2"}                         # LLAMA_ROPE_TYPE_NEOX: pairs (i, i + n_rot/2)
 SUPPORTED_ARCHS = ROPE_NORM_ARCHS | ROPE_NEOX_ARCHS
-# llama.cpp built for this CPU uses ggml's AVX-512 exp where the CPU has AVX-512 (else the AVX2 one)
+# llama.cpp built for this CPU uses ggml's AVX-512 code where the CPU has AVX-512 (the exp variant, and
+# 16 rather than 8 lanes in the attention products), else the AVX2 code
 _AVX512 = "avx512" in ops.cpu_info()["supported"]
 _LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
 
