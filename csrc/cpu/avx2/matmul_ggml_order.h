@@ -301,6 +301,114 @@ void gemm_q8_0_vnni(const GemmArgs& p) {
     }
 }
 
+// q8_0 / q4_1 against many rows of x, transposed like q4_0 above: per group of 8 weight rows each block
+// becomes 8 vectors (vector g, lane r = row r's bytes 4g..4g+3), so one integer dot against a broadcast
+// dword of x is lane g of 8 outputs at once. The 8 lane accumulators of ggml's order are then 8
+// registers (register g = lane g of the 8 outputs), each block adds fma(d_w*d_a, float(lane sum), .)
+// to each, and the final pairwise sum of the lanes runs across registers: g + (g+4), then 0+2 / 1+3,
+// then 0+1 (ggml's hsum_float_8), all 8 outputs at a time. q8_0's signed weights meet x + 128 (x's
+// quants flipped once per call) with the integer accumulators seeded by -128 x the weights' lane sums;
+// q4_1's levels are unsigned already, and its m_w * s_a terms add up lane-wise per block.
+template <class T>
+struct TransposedGroup {  // one group of 8 weight rows, all blocks
+    std::vector<__m256i> q, seed;  // (nb * 8) each; seed only for q8_0
+    std::vector<__m256> d, m;      // (nb) lane r = row r's d (and m for q4_1)
+};
+
+template <class D, class T>
+void transpose_group(const GemmArgs& p, int64_t j, int64_t rs, TransposedGroup<T>& tg) {
+    const int64_t nb = p.k / 32;
+    const typename T::W* w[8];
+    for (int r = 0; r < 8; ++r)
+        w[r] = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i v[8];
+        for (int r = 0; r < 8; ++r) {
+            if constexpr (T::kSigned)
+                v[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+            else
+                v[r] = T::levels(w[r][b]);
+        }
+        transpose8x8_epi32(v);
+        for (int g = 0; g < 8; ++g) {
+            tg.q[b * 8 + g] = v[g];
+            if constexpr (T::kSigned)  // -128 x each lane's sum of the 4 weights
+                tg.seed[b * 8 + g] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(D::dot4(ones8, v[g]), 7));
+        }
+        alignas(16) uint16_t h[8], hm[8];
+        for (int r = 0; r < 8; ++r) {
+            h[r] = w[r][b].d;
+            if constexpr (T::kMin) hm[r] = w[r][b].m;
+        }
+        tg.d[b] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+        if constexpr (T::kMin) tg.m[b] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(hm)));
+    }
+}
+
+template <class D, class T, int MA>
+void vec_dot_transposed_tile(const GemmArgs& p, const TransposedGroup<T>& tg, const uint8_t* xq, int64_t j, int64_t rs,
+                             int64_t i0) {
+    const int64_t nb = p.k / 32;
+    const float* ds[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) ds[i] = p.a_ds + (i0 + i) * nb * 2;
+    __m256 acc[MA][8], summs[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        summs[i] = _mm256_setzero_ps();
+        LOWBIT_UNROLL for (int g = 0; g < 8; ++g) acc[i][g] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i tq[8];
+        LOWBIT_UNROLL for (int g = 0; g < 8; ++g) tq[g] = tg.q[b * 8 + g];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            const int32_t* a32 = reinterpret_cast<const int32_t*>(xq + ((i0 + i) * nb + b) * 32);
+            const __m256 dd = _mm256_mul_ps(tg.d[b], _mm256_set1_ps(ds[i][2 * b]));
+            LOWBIT_UNROLL for (int g = 0; g < 8; ++g) {
+                const __m256i seed = T::kSigned ? tg.seed[b * 8 + g] : _mm256_setzero_si256();
+                const __m256i lane = D::dot4_add(seed, T::kSigned ? _mm256_set1_epi32(a32[g]) : tq[g],
+                                                 T::kSigned ? tq[g] : _mm256_set1_epi32(a32[g]));
+                acc[i][g] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(lane), acc[i][g]);
+            }
+            if constexpr (T::kMin) summs[i] = _mm256_add_ps(summs[i], _mm256_mul_ps(tg.m[b], _mm256_set1_ps(ds[i][2 * b + 1])));
+        }
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        __m256 s[4];
+        LOWBIT_UNROLL for (int g = 0; g < 4; ++g) s[g] = _mm256_add_ps(acc[i][g + 4], acc[i][g]);
+        const __m256 u0 = _mm256_add_ps(s[0], s[2]), u1 = _mm256_add_ps(s[1], s[3]);
+        const __m256 out = _mm256_add_ps(_mm256_add_ps(u0, u1), summs[i]);
+        alignas(32) float o[8];
+        _mm256_store_ps(o, out);
+        for (int r = 0; r < 8; ++r) p.c[(i0 + i) * p.ldc + j + r * rs] = o[r];
+    }
+}
+
+// rows % 8 == 0 (the caller checks): 8-row groups j, j + n/8, ...; x's quants packed (m, nb, 32), flipped
+// by 128 for q8_0.
+template <class D, class T>
+void gemm_vec_dot_transposed(const GemmArgs& p) {
+    const int64_t nb = p.k / 32, rs = p.n / 8;
+    std::vector<uint8_t> xq(static_cast<size_t>(p.m * nb * 32));
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(T::kSigned ? 0x80 : 0));
+    for (int64_t i = 0; i < p.m; ++i) {
+        const auto* a = reinterpret_cast<const typename T::A*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
+        for (int64_t b = 0; b < nb; ++b)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(xq.data() + (i * nb + b) * 32),
+                                _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)), flip));
+    }
+    TransposedGroup<T> tg;
+    tg.q.resize(static_cast<size_t>(nb * 8));
+    if (T::kSigned) tg.seed.resize(static_cast<size_t>(nb * 8));
+    tg.d.resize(static_cast<size_t>(nb));
+    if (T::kMin) tg.m.resize(static_cast<size_t>(nb));
+    for (int64_t j = 0; j < rs; ++j) {
+        transpose_group<D, T>(p, j, rs, tg);
+        int64_t i0 = 0;
+        for (; i0 + 2 <= p.m; i0 += 2) vec_dot_transposed_tile<D, T, 2>(p, tg, xq.data(), j, rs, i0);
+        for (; i0 < p.m; ++i0) vec_dot_transposed_tile<D, T, 1>(p, tg, xq.data(), j, rs, i0);
+    }
+}
+
 // One activation row (decode): the rows are cut into 4 contiguous quarters walked side by side, so each
 // of the 4 FMA chains reads one long sequential stream (interleaving neighbouring rows of SmolLM2's
 // 612-byte q8_0 rows left the hardware prefetcher untrained: 3x slower than one row at a time).
@@ -316,6 +424,8 @@ void gemv_ggml_order(const GemmArgs& p) {
 template <class D, class T>
 void gemm_ggml_order(const GemmArgs& p) {
     if (p.m == 1) return gemv_ggml_order<D, T>(p);
+    if constexpr (D::kVnni && (std::is_same_v<T, GoQ8_0> || std::is_same_v<T, GoQ4_1>))
+        if (p.m >= 8 && p.n % 8 == 0) return gemm_vec_dot_transposed<D, T>(p);  // q4_1 1.8x, q8_0 1.2x faster
     if constexpr (D::kVnni && std::is_same_v<T, GoQ8_0>) return gemm_q8_0_vnni<D>(p);
     constexpr int64_t kChunk = 64;
     constexpr int RW = 2;
