@@ -6,11 +6,8 @@ namespace lowbit::avx2 {
 
 // Many rows: unpack weight panels once, reuse them for every activation row (matmul_gemm.cpp).
 #define LOWBIT_AVX2_GEMM(t) void gemm_panels_##t(const GemmArgs& p);
-LOWBIT_AVX2_GEMM(q4_0)
-LOWBIT_AVX2_GEMM(q4_1)
 LOWBIT_AVX2_GEMM(q5_0)
 LOWBIT_AVX2_GEMM(q5_1)
-LOWBIT_AVX2_GEMM(q8_0)
 LOWBIT_AVX2_GEMM(iq4_nl)
 LOWBIT_AVX2_GEMM(q2_k)
 LOWBIT_AVX2_GEMM(q3_k)
@@ -22,11 +19,8 @@ LOWBIT_AVX2_GEMM(iq4_xs)
 
 // Few rows: stream each weight block once past every activation row (matmul_gemv_*.cpp).
 #define LOWBIT_AVX2_GEMV(t) void gemv_##t(const GemmArgs& p);
-LOWBIT_AVX2_GEMV(q4_0)
-LOWBIT_AVX2_GEMV(q4_1)
 LOWBIT_AVX2_GEMV(q5_0)
 LOWBIT_AVX2_GEMV(q5_1)
-LOWBIT_AVX2_GEMV(q8_0)
 LOWBIT_AVX2_GEMV(iq4_nl)
 LOWBIT_AVX2_GEMV(q2_k)
 LOWBIT_AVX2_GEMV(q3_k)
@@ -36,7 +30,7 @@ LOWBIT_AVX2_GEMV(q6_k)
 LOWBIT_AVX2_GEMV(iq4_xs)
 #undef LOWBIT_AVX2_GEMV
 
-// q4_1 / q8_0, every m, in ggml's summation order (matmul_ggml_order.h, instances in matmul_ggml_order.cpp).
+// q4_0 / q4_1 / q8_0, every m, in ggml's summation order (matmul_ggml_order.h, instances in matmul_ggml_order.cpp).
 void gemm_ggml_order_q4_0(const GemmArgs& p);
 void gemm_ggml_order_q4_1(const GemmArgs& p);
 void gemm_ggml_order_q8_0(const GemmArgs& p);

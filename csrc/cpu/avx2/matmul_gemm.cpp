@@ -145,11 +145,8 @@ void gemm_panels(const GemmArgs& p) {
 
 }  // namespace
 
-void gemm_panels_q4_0(const GemmArgs& p) { gemm_panels<DecQ4_0, ActQ8_0>(p); }
-void gemm_panels_q4_1(const GemmArgs& p) { gemm_panels<DecQ4_1, ActQ8_1>(p); }
 void gemm_panels_q5_0(const GemmArgs& p) { gemm_panels<DecQ5_0, ActQ8_0>(p); }
 void gemm_panels_q5_1(const GemmArgs& p) { gemm_panels<DecQ5_1, ActQ8_1>(p); }
-void gemm_panels_q8_0(const GemmArgs& p) { gemm_panels<DecQ8_0, ActQ8_0>(p); }
 void gemm_panels_iq4_nl(const GemmArgs& p) { gemm_panels<DecIQ4_NL, ActQ8_0>(p); }
 void gemm_panels_q2_k(const GemmArgs& p) { gemm_panels<DecQ2_K, ActQ8_K<16>>(p); }
 void gemm_panels_q3_k(const GemmArgs& p) { gemm_panels<DecQ3_K, ActQ8_K<16>>(p); }

@@ -4,11 +4,8 @@
 
 namespace lowbit::avx2 {
 
-void gemv_q4_0(const GemmArgs& p) { gemv<DotAvx2, GvQ4_0>(p); }
-void gemv_q4_1(const GemmArgs& p) { gemv<DotAvx2, GvQ4_1>(p); }
 void gemv_q5_0(const GemmArgs& p) { gemv<DotAvx2, GvQ5_0>(p); }
 void gemv_q5_1(const GemmArgs& p) { gemv<DotAvx2, GvQ5_1>(p); }
-void gemv_q8_0(const GemmArgs& p) { gemv<DotAvx2, GvQ8_0>(p); }
 void gemv_iq4_nl(const GemmArgs& p) { gemv<DotAvx2, GvIQ4_NL>(p); }
 
 }  // namespace lowbit::avx2

@@ -28,20 +28,6 @@ struct Unpacked {
 
 // Per type: the block structs, how to unpack, and how one block's lanes enter the accumulator.
 // kOffset8 = offset / 8 (the lane share of the offset); kMin: the type has m_w.
-struct GvQ4_0 {
-    using W = block_q4_0;
-    using A = block_q8_0;
-    static constexpr bool kSigned = false, kMin = false;
-    static constexpr float kOffset8 = 1.0f;
-    static Unpacked unpack(const W& b) { return {nibbles32(b.qs), bcast_f16(b.d), _mm256_setzero_ps()}; }
-};
-struct GvQ4_1 {
-    using W = block_q4_1;
-    using A = block_q8_1;
-    static constexpr bool kSigned = false, kMin = true;
-    static constexpr float kOffset8 = 0.0f;
-    static Unpacked unpack(const W& b) { return {nibbles32(b.qs), bcast_f16(b.d), bcast_f16(b.m)}; }
-};
 struct GvQ5_0 {
     using W = block_q5_0;
     using A = block_q8_0;
@@ -58,15 +44,6 @@ struct GvQ5_1 {
     static constexpr float kOffset8 = 0.0f;
     static Unpacked unpack(const W& b) {
         return {_mm256_or_si256(nibbles32(b.qs), bit4_from_bits32(b.qh)), bcast_f16(b.d), bcast_f16(b.m)};
-    }
-};
-struct GvQ8_0 {
-    using W = block_q8_0;
-    using A = block_q8_0;
-    static constexpr bool kSigned = true, kMin = false;
-    static constexpr float kOffset8 = 0.0f;
-    static Unpacked unpack(const W& b) {
-        return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)), bcast_f16(b.d), _mm256_setzero_ps()};
     }
 };
 struct GvIQ4_NL {

@@ -25,6 +25,10 @@
 #include "matmul_panel.h"
 #include "matmul_simd.h"
 
+// std::vector<__m256i> (the transposed weight groups): GCC warns that the vector type's attributes are
+// not part of the template argument; C++17's aligned operator new still gives the 32-byte alignment.
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+
 namespace lowbit {
 namespace {
 
@@ -87,6 +91,14 @@ void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j + r * rs] = hsum_ps(acc[r][i]) + summs[r][i];
 }
 
+// An f16 field (d, or q4_1's m) of block b of 8 weight rows, as 8 f32 lanes (lane r = row r).
+template <class B, fp16_t B::*F = &B::d>
+inline __m256 f16_of_8_rows(const B* const* w, int64_t b) {
+    alignas(16) fp16_t h[8];
+    for (int r = 0; r < 8; ++r) h[r] = w[r][b].*F;
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
 // q4_0 as llama.cpp runs it on x86: a matrix whose rows are a multiple of 8 is repacked at load into
 // 8-row groups (ggml's q4_0_8x8) and multiplied by ggml_gemv / ggml_gemm_q4_0_8x8_q8_0, which keep ONE
 // float accumulator per output: block by block, fma(float(the block's exact integer dot), d_w * d_a,
@@ -110,10 +122,7 @@ void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, co
     for (int64_t b = 0; b < nb; ++b) {
         __m256i q[8];
         LOWBIT_UNROLL for (int r = 0; r < 8; ++r) q[r] = nibbles32(w[r][b].qs);
-        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16(
-            static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d), static_cast<int16_t>(w[2][b].d),
-            static_cast<int16_t>(w[3][b].d), static_cast<int16_t>(w[4][b].d), static_cast<int16_t>(w[5][b].d),
-            static_cast<int16_t>(w[6][b].d), static_cast<int16_t>(w[7][b].d)));
+        const __m256 dw = f16_of_8_rows(w, b);
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
             const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
             __m256i v[8];
@@ -190,10 +199,7 @@ void gemm_q4_0_transposed(const GemmArgs& p, const int32_t* asum) {
                 for (int r = 0; r < 8; ++r) v[r] = nibbles32(w[r][b].qs);
                 transpose8x8_epi32(v);
                 for (int g = 0; g < 8; ++g) tq[(gi * nb + b) * 8 + g] = v[g];
-                dw[gi * nb + b] = _mm256_cvtph_ps(_mm_setr_epi16(
-                    static_cast<int16_t>(w[0][b].d), static_cast<int16_t>(w[1][b].d), static_cast<int16_t>(w[2][b].d),
-                    static_cast<int16_t>(w[3][b].d), static_cast<int16_t>(w[4][b].d), static_cast<int16_t>(w[5][b].d),
-                    static_cast<int16_t>(w[6][b].d), static_cast<int16_t>(w[7][b].d)));
+                dw[gi * nb + b] = f16_of_8_rows(w, b);
             }
         }
         int64_t i0 = 0;
@@ -336,13 +342,8 @@ void transpose_group(const GemmArgs& p, int64_t j, int64_t rs, TransposedGroup<T
             if constexpr (T::kSigned)  // -128 x each lane's sum of the 4 weights
                 tg.seed[b * 8 + g] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(D::dot4(ones8, v[g]), 7));
         }
-        alignas(16) uint16_t h[8], hm[8];
-        for (int r = 0; r < 8; ++r) {
-            h[r] = w[r][b].d;
-            if constexpr (T::kMin) hm[r] = w[r][b].m;
-        }
-        tg.d[b] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
-        if constexpr (T::kMin) tg.m[b] = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(hm)));
+        tg.d[b] = f16_of_8_rows(w, b);
+        if constexpr (T::kMin) tg.m[b] = f16_of_8_rows<typename T::W, &T::W::m>(w, b);
     }
 }
 

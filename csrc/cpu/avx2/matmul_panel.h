@@ -32,28 +32,6 @@ namespace {
 // unsigned levels: AVX2's maddubs sums two u8*s8 products into int16, so it decides how many steps
 // may add up in int16 before they must be widened. lv gets kBlock / 32 vectors, in k order.
 
-struct DecQ4_0 {
-    static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 15;
-    static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
-        const auto* b = reinterpret_cast<const block_q4_0*>(blk);
-        lv[0] = nibbles32(b->qs);
-        sc[0] = f16_to_f32(b->d);
-        mn[0] = -8.0f * sc[0];
-    }
-};
-
-struct DecQ4_1 {
-    static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 15;
-    static constexpr bool kSigned = false;
-    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
-        const auto* b = reinterpret_cast<const block_q4_1*>(blk);
-        lv[0] = nibbles32(b->qs);
-        sc[0] = f16_to_f32(b->d);
-        mn[0] = f16_to_f32(b->m);
-    }
-};
-
 struct DecQ5_0 {
     static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 31;
     static constexpr bool kSigned = false;
@@ -73,17 +51,6 @@ struct DecQ5_1 {
         lv[0] = _mm256_or_si256(nibbles32(b->qs), bit4_from_bits32(b->qh));
         sc[0] = f16_to_f32(b->d);
         mn[0] = f16_to_f32(b->m);
-    }
-};
-
-struct DecQ8_0 {
-    static constexpr int kBlock = 32, kGroup = 32, kMaxLevel = 127;
-    static constexpr bool kSigned = true;
-    static void decode(const uint8_t* blk, __m256i* lv, float* sc, float* mn) {
-        const auto* b = reinterpret_cast<const block_q8_0*>(blk);
-        lv[0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b->qs));
-        sc[0] = f16_to_f32(b->d);
-        mn[0] = 0.0f;
     }
 };
 

@@ -18,11 +18,8 @@ bool register_bf16(KernelTable& t);
 void gemm_ggml_order_q4_0(const GemmArgs& p);
 void gemm_ggml_order_q4_1(const GemmArgs& p);  // ggml's summation order, every m (../avx2/matmul_ggml_order.h)
 void gemm_ggml_order_q8_0(const GemmArgs& p);
-LOWBIT_AVX512_GEMV(q4_0)
-LOWBIT_AVX512_GEMV(q4_1)
 LOWBIT_AVX512_GEMV(q5_0)
 LOWBIT_AVX512_GEMV(q5_1)
-LOWBIT_AVX512_GEMV(q8_0)
 LOWBIT_AVX512_GEMV(iq4_nl)
 LOWBIT_AVX512_GEMV(q2_k)
 LOWBIT_AVX512_GEMV(q3_k)

@@ -10,11 +10,8 @@
 
 namespace lowbit::avx512 {
 
-void gemv_q4_0(const GemmArgs& p) { gemv<DotVnni, GvQ4_0>(p); }
-void gemv_q4_1(const GemmArgs& p) { gemv<DotVnni, GvQ4_1>(p); }
 void gemv_q5_0(const GemmArgs& p) { gemv<DotVnni, GvQ5_0>(p); }
 void gemv_q5_1(const GemmArgs& p) { gemv<DotVnni, GvQ5_1>(p); }
-void gemv_q8_0(const GemmArgs& p) { gemv<DotVnni, GvQ8_0>(p); }
 void gemv_iq4_nl(const GemmArgs& p) { gemv<DotVnni, GvIQ4_NL>(p); }
 void gemm_ggml_order_q4_0(const GemmArgs& p) { gemm_ggml_order_q4_0_any<DotVnni>(p); }
 void gemm_ggml_order_q4_1(const GemmArgs& p) { gemm_ggml_order<DotVnni, GoQ4_1>(p); }

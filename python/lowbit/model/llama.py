@@ -266,9 +266,16 @@ def rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, neox: bool, n_rot: int
     Pairs (2i, 2i+1), or (i, i + n_rot/2) with neox (GGUF's llama Q/K rows were permuted by the converter
     to match the first). Per pair: x0*c - x1*s and x0*s + x1*c, rounded as ggml's compiled code does, with
     the first product fused into the add (fma(x0, c, -(x1*s))). numpy has no fused multiply-add, so this
-    runs in C++ (_core.ggml_rope, the fused path's own function)."""
-    return _core.ggml_rope(np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(cos, dtype=np.float32),
-                           np.ascontiguousarray(sin, dtype=np.float32), bool(neox), int(n_rot))
+    runs in C++ (_core.ggml_rope, the fused path's own function). Leading axes before T (calibration's
+    (S, T, H, head_dim) batches of sequences) share the same positions."""
+    cos = np.ascontiguousarray(cos, dtype=np.float32)
+    sin = np.ascontiguousarray(sin, dtype=np.float32)
+    T, H, hd = x.shape[-3:]
+    reps = x.size // (T * H * hd) if x.size else 1
+    if reps > 1:
+        cos, sin = np.tile(cos, (reps, 1)), np.tile(sin, (reps, 1))
+    y = _core.ggml_rope(np.ascontiguousarray(x, dtype=np.float32).reshape(-1, H, hd), cos, sin, bool(neox), int(n_rot))
+    return y.reshape(x.shape)
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, pos0: int, scale: float) -> np.ndarray:
