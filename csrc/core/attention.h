@@ -36,8 +36,8 @@ void attention_f16(const AttentionArgs& a, int threads, bool simd);
 }  // namespace lowbit
 
 // The per-ISA kernels: items first, first + stride, ... < end with item = t * n_head + h; scratch:
-// attention_scratch_floats(a) floats. The AVX2 one (F16C loads, FMA products) gives the same softmax
-// bits as the reference but sums its dot products in 8-lane order.
+// attention_scratch_floats(a) floats. Both follow llama.cpp's summation order where the head dim is a
+// multiple of the lane count (then their bits agree); elsewhere the AVX2 one sums in its own 8-lane order.
 namespace lowbit::ref {
 void attention_items(const AttentionArgs& a, int64_t first, int64_t end, int64_t stride, float* scratch);
 }

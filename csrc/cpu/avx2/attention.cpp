@@ -1,7 +1,8 @@
 // Causal GQA attention over the f16 cache with F16C loads and FMA: the AVX2 version of
-// csrc/ref/attention.cpp. The softmax is ggml_math_simd.h (bit-identical to the scalar row); the q.k dot
-// products are summed in 8 lanes then reduced, and P @ V accumulates 8 output dims per register, so
-// results differ from the reference only by float summation order.
+// csrc/ref/attention.cpp. The softmax is ggml_math_simd.h (bit-identical to the scalar row). Head dims
+// that are a multiple of ggml's lane count (16 on AVX-512 builds, else 8) sum q.k and p.v in llama.cpp's
+// order (items_lanes: the same bits as the reference); other head dims use items_kv, whose 8-lane sums
+// differ from the reference only by float summation order.
 #include <immintrin.h>
 
 #include "../../core/attention.h"
