@@ -51,19 +51,37 @@ struct GoQ8_0 {
     static __m256i levels(const W& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 };
 
+// Rows i0..i0+MA-1 of x: their quant blocks and their {d_a, s_a} pairs (GemmArgs::a_ds).
+template <class A, int MA>
+struct XRows {
+    const A* a[MA];
+    const float* ds[MA];
+    XRows(const GemmArgs& p, int64_t i0) {
+        const int64_t nb = p.k / 32;
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            a[i] = reinterpret_cast<const A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
+            ds[i] = p.a_ds + (i0 + i) * nb * 2;
+        }
+    }
+};
+
+// 8 outputs of row i of y, lane r to column j + r * rs (the 8-row groups' rows are rs apart).
+inline void store_8_rows(const GemmArgs& p, int64_t i, int64_t j, int64_t rs, __m256 v) {
+    alignas(32) float out[8];
+    _mm256_store_ps(out, v);
+    for (int r = 0; r < 8; ++r) p.c[i * p.ldc + j + r * rs] = out[r];
+}
+
 // Rows j, j + rs, ..., j + (RW-1) rs against activation rows i0..i0+MA-1.
 template <class D, class T, int RW, int MA>
 void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
     const int64_t nb = p.k / 32;
     const typename T::W* w[RW];
-    const typename T::A* a[MA];
-    const float* ds[MA];  // {d_a, s_a} per block
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
         w[r] = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-        a[i] = reinterpret_cast<const typename T::A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
-        ds[i] = p.a_ds + (i0 + i) * nb * 2;
-    }
+    const XRows<typename T::A, MA> x(p, i0);
+    const auto& a = x.a;
+    const auto& ds = x.ds;
     __m256 acc[RW][MA];
     float summs[RW][MA];
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
@@ -109,14 +127,11 @@ template <class D, int MA>
 void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, const int32_t* asum) {
     const int64_t nb = p.k / 32;
     const block_q4_0* w[8];
-    const block_q8_0* a[MA];
-    const float* ds[MA];
     for (int r = 0; r < 8; ++r)
         w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-        a[i] = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
-        ds[i] = p.a_ds + (i0 + i) * nb * 2;
-    }
+    const XRows<block_q8_0, MA> x(p, i0);
+    const auto& a = x.a;
+    const auto& ds = x.ds;
     __m256 acc[MA];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
@@ -135,11 +150,7 @@ void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, co
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(ds[i][2 * b])), acc[i]);
         }
     }
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-        alignas(32) float out[8];
-        _mm256_store_ps(out, acc[i]);
-        for (int r = 0; r < 8; ++r) p.c[(i0 + i) * p.ldc + j + r * rs] = out[r];
-    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) store_8_rows(p, i0 + i, j, rs, acc[i]);
 }
 
 // Many rows of x: per group of 8 weight rows each block is transposed once (vector g, lane r = row r's
@@ -150,12 +161,9 @@ template <class D, int MA>
 void q4_0_transposed_tile(const GemmArgs& p, const __m256i* tq, const __m256* dw, int64_t j, int64_t rs, int64_t i0,
                           const int32_t* asum) {
     const int64_t nb = p.k / 32;
-    const block_q8_0* a[MA];
-    const float* ds[MA];
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-        a[i] = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
-        ds[i] = p.a_ds + (i0 + i) * nb * 2;
-    }
+    const XRows<block_q8_0, MA> x(p, i0);
+    const auto& a = x.a;
+    const auto& ds = x.ds;
     __m256 acc[MA];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
@@ -172,11 +180,7 @@ void q4_0_transposed_tile(const GemmArgs& p, const __m256i* tq, const __m256* dw
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw[b], _mm256_set1_ps(ds[i][2 * b])), acc[i]);
         }
     }
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-        alignas(32) float out[8];
-        _mm256_store_ps(out, acc[i]);
-        for (int r = 0; r < 8; ++r) p.c[(i0 + i) * p.ldc + j + r * rs] = out[r];
-    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) store_8_rows(p, i0 + i, j, rs, acc[i]);
 }
 
 template <class D>
@@ -351,8 +355,8 @@ template <class D, class T, int MA>
 void vec_dot_transposed_tile(const GemmArgs& p, const TransposedGroup<T>& tg, const uint8_t* xq, int64_t j, int64_t rs,
                              int64_t i0) {
     const int64_t nb = p.k / 32;
-    const float* ds[MA];
-    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) ds[i] = p.a_ds + (i0 + i) * nb * 2;
+    const XRows<typename T::A, MA> x(p, i0);
+    const auto& ds = x.ds;
     __m256 acc[MA][8], summs[MA];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
         summs[i] = _mm256_setzero_ps();
@@ -362,7 +366,8 @@ void vec_dot_transposed_tile(const GemmArgs& p, const TransposedGroup<T>& tg, co
         __m256i tq[8];
         LOWBIT_UNROLL for (int g = 0; g < 8; ++g) tq[g] = tg.q[b * 8 + g];
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-            const int32_t* a32 = reinterpret_cast<const int32_t*>(xq + ((i0 + i) * nb + b) * 32);
+            // q8_0: the flipped copy; q4_1: x's own quants
+            const int32_t* a32 = reinterpret_cast<const int32_t*>(T::kSigned ? static_cast<const void*>(xq + ((i0 + i) * nb + b) * 32) : static_cast<const void*>(x.a[i][b].qs));
             const __m256 dd = _mm256_mul_ps(tg.d[b], _mm256_set1_ps(ds[i][2 * b]));
             LOWBIT_UNROLL for (int g = 0; g < 8; ++g) {
                 const __m256i seed = T::kSigned ? tg.seed[b * 8 + g] : _mm256_setzero_si256();
@@ -377,21 +382,18 @@ void vec_dot_transposed_tile(const GemmArgs& p, const TransposedGroup<T>& tg, co
         __m256 s[4];
         LOWBIT_UNROLL for (int g = 0; g < 4; ++g) s[g] = _mm256_add_ps(acc[i][g + 4], acc[i][g]);
         const __m256 u0 = _mm256_add_ps(s[0], s[2]), u1 = _mm256_add_ps(s[1], s[3]);
-        const __m256 out = _mm256_add_ps(_mm256_add_ps(u0, u1), summs[i]);
-        alignas(32) float o[8];
-        _mm256_store_ps(o, out);
-        for (int r = 0; r < 8; ++r) p.c[(i0 + i) * p.ldc + j + r * rs] = o[r];
+        store_8_rows(p, i0 + i, j, rs, _mm256_add_ps(_mm256_add_ps(u0, u1), summs[i]));
     }
 }
 
-// rows % 8 == 0 (the caller checks): 8-row groups j, j + n/8, ...; x's quants packed (m, nb, 32), flipped
-// by 128 for q8_0.
+// rows % 8 == 0 (the caller checks): 8-row groups j, j + n/8, ...; for q8_0 x's quants copied out
+// flipped by 128, (m, nb, 32) (q4_1 reads x's blocks as they are).
 template <class D, class T>
 void gemm_vec_dot_transposed(const GemmArgs& p) {
     const int64_t nb = p.k / 32, rs = p.n / 8;
-    std::vector<uint8_t> xq(static_cast<size_t>(p.m * nb * 32));
-    const __m256i flip = _mm256_set1_epi8(static_cast<char>(T::kSigned ? 0x80 : 0));
-    for (int64_t i = 0; i < p.m; ++i) {
+    std::vector<uint8_t> xq(T::kSigned ? static_cast<size_t>(p.m * nb * 32) : 0);
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int64_t i = 0; T::kSigned && i < p.m; ++i) {
         const auto* a = reinterpret_cast<const typename T::A*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
         for (int64_t b = 0; b < nb; ++b)
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(xq.data() + (i * nb + b) * 32),
