@@ -15,6 +15,7 @@
 // AVX-512 VNNI files with their dot policy D.
 #pragma once
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -51,6 +52,12 @@ struct GoQ8_0 {
     static __m256i levels(const W& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
 };
 
+inline int32_t load_u32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
 // Rows i0..i0+MA-1 of x: their quant blocks and their {d_a, s_a} pairs (GemmArgs::a_ds).
 template <class A, int MA>
 struct XRows {
@@ -82,31 +89,44 @@ void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
     const XRows<typename T::A, MA> x(p, i0);
     const auto& a = x.a;
     const auto& ds = x.ds;
+    // The block's scales go through the vector unit as a pair: lanes {0, 1} = {d_w, m_w} (one 4-byte
+    // load and one conversion, where two scalar half conversions cost 8 uops), times x's {d_a, s_a}
+    // gives {d_w d_a, m_w s_a}, and lane 1 of a vector running sum is q4_1's float sum of the mins:
+    // the same f32 products and additions as the scalar code, in 4-5 fewer uops per block and row
+    // (the decode GEMV was bound by the vector ports: q4_1 14336 x 4096 1 thread 15.6 -> 19.7 GB/s).
     __m256 acc[RW][MA];
-    float summs[RW][MA];
+    __m128 summs[RW][MA];
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
             acc[r][i] = _mm256_setzero_ps();
-            summs[r][i] = 0.0f;
+            summs[r][i] = _mm_setzero_ps();
         }
     for (int64_t b = 0; b < nb; ++b) {
         __m256i av[MA];
-        LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+        __m128 xds[MA];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
             av[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
+            xds[i] = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(ds[i] + 2 * b)));
+        }
         LOWBIT_UNROLL for (int r = 0; r < RW; ++r) {
             const auto& blk = w[r][b];
             const __m256i q = T::levels(blk);
             const __m256i qabs = T::kSigned ? _mm256_sign_epi8(q, q) : q;
-            const float dw = f16_to_f32(blk.d);
+            // d (and q4_1's m) plus whatever follows: every block type here has 4 bytes from d on
+            const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(load_u32(&blk.d)));
             LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
                 const __m256i prod = D::dot4(qabs, T::kSigned ? _mm256_sign_epi8(av[i], q) : av[i]);
-                acc[r][i] = _mm256_fmadd_ps(_mm256_set1_ps(dw * ds[i][2 * b]), _mm256_cvtepi32_ps(prod), acc[r][i]);
-                if constexpr (T::kMin) summs[r][i] += f16_to_f32(blk.m) * ds[i][2 * b + 1];
+                const __m128 scales = _mm_mul_ps(dm, xds[i]);
+                acc[r][i] = _mm256_fmadd_ps(_mm256_broadcastss_ps(scales), _mm256_cvtepi32_ps(prod), acc[r][i]);
+                if constexpr (T::kMin) summs[r][i] = _mm_add_ps(summs[r][i], scales);
             }
         }
     }
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
-        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) p.c[(i0 + i) * p.ldc + j + r * rs] = hsum_ps(acc[r][i]) + summs[r][i];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            const float mins = _mm_cvtss_f32(_mm_shuffle_ps(summs[r][i], summs[r][i], 1));
+            p.c[(i0 + i) * p.ldc + j + r * rs] = hsum_ps(acc[r][i]) + mins;
+        }
 }
 
 // An f16 field (d, or q4_1's m) of block b of 8 weight rows, as 8 f32 lanes (lane r = row r).
