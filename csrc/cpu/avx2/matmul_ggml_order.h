@@ -137,6 +137,20 @@ inline __m256 f16_of_8_rows(const B* const* w, int64_t b) {
     return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
+// Lane r = the sum of v[r]'s 8 int32 lanes, for lanes of at most 4 x 15 x 128 = 7680 in magnitude (a
+// q4_0 block's 4-product groups): pairs of rows packed to int16 (exact at that size) and summed by
+// vpmaddwd, twice, then the two 128-bit halves added. 8 shuffles and 4 + 2 multiplies per 8 rows where a
+// vphaddd tree costs 14 shuffles and 7 adds, and shuffles bound the q4_0 decode GEMV.
+inline __m256i row_sums_8_small(const __m256i* v) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i m[4];  // per half: row 2i's lane pairs (0+1, 2+3), then row 2i+1's
+    LOWBIT_UNROLL for (int i = 0; i < 4; ++i) m[i] = _mm256_madd_epi16(_mm256_packs_epi32(v[2 * i], v[2 * i + 1]), ones);
+    // per half: rows 0-3 (4-7) each summed over that half's 4 lanes (|value| <= 4 x 7680, exact in int16)
+    const __m256i t0123 = _mm256_madd_epi16(_mm256_packs_epi32(m[0], m[1]), ones);
+    const __m256i t4567 = _mm256_madd_epi16(_mm256_packs_epi32(m[2], m[3]), ones);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(t0123, t4567, 0x20), _mm256_permute2x128_si256(t0123, t4567, 0x31));
+}
+
 // q4_0 as llama.cpp runs it on x86: a matrix whose rows are a multiple of 8 is repacked at load into
 // 8-row groups (ggml's q4_0_8x8) and multiplied by ggml_gemv / ggml_gemm_q4_0_8x8_q8_0, which keep ONE
 // float accumulator per output: block by block, fma(float(the block's exact integer dot), d_w * d_a,
@@ -146,9 +160,14 @@ inline __m256 f16_of_8_rows(const B* const* w, int64_t b) {
 template <class D, int MA>
 void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, const int32_t* asum) {
     const int64_t nb = p.k / 32;
-    const block_q4_0* w[8];
-    for (int r = 0; r < 8; ++r)
-        w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
+    // the 8 rows as two bases and a stride (row r at base[r / 4] + (r % 4) * stride): eight row pointers
+    // had been spilled and reloaded for every block
+    const uint8_t* base0 = static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes;
+    const int64_t stride = rs * p.w_row_bytes;
+    const uint8_t* base4 = base0 + 4 * stride;
+    auto row = [&](int r, int64_t b) -> const block_q4_0& {
+        return reinterpret_cast<const block_q4_0*>((r < 4 ? base0 : base4) + (r % 4) * stride)[b];
+    };
     const XRows<block_q8_0, MA> x(p, i0);
     const auto& a = x.a;
     const auto& ds = x.ds;
@@ -156,16 +175,21 @@ void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, co
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         __m256i q[8];
-        LOWBIT_UNROLL for (int r = 0; r < 8; ++r) q[r] = nibbles32(w[r][b].qs);
-        const __m256 dw = f16_of_8_rows(w, b);
+        LOWBIT_UNROLL for (int r = 0; r < 8; ++r) q[r] = nibbles32(row(r, b).qs);
+        // the 8 rows' d gathered in two general registers (integer ALUs, idle here) and moved over once:
+        // the vector shuffle pipes are this loop's bottleneck
+        uint64_t d03 = 0, d47 = 0;
+        LOWBIT_UNROLL for (int r = 0; r < 4; ++r) {
+            d03 |= static_cast<uint64_t>(row(r, b).d) << (16 * r);
+            d47 |= static_cast<uint64_t>(row(r + 4, b).d) << (16 * r);
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(d03)),
+                                                             _mm_cvtsi64_si128(static_cast<int64_t>(d47))));
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
             const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
             __m256i v[8];
             LOWBIT_UNROLL for (int r = 0; r < 8; ++r) v[r] = D::dot4(q[r], av);
-            const __m256i h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-            const __m256i h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-            __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
-                                            _mm256_permute2x128_si256(h0123, h4567, 0x31));
+            __m256i isum = row_sums_8_small(v);
             isum = _mm256_sub_epi32(isum, _mm256_set1_epi32(8 * asum[(i0 + i) * nb + b]));
             acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(ds[i][2 * b])), acc[i]);
         }
