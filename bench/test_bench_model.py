@@ -1,7 +1,8 @@
 """End to end on SmolLM2-135M: lowbit's forward pass vs llama.cpp (llama-cpp-python) on the same GGUF
 file with the same threads, in the same run, like llama-bench: pp = one batch of 512 prompt tokens,
 tg = 128 single-token decode steps from an empty cache, tokens/s, best of a few repetitions.
-Also lowbit's peak RSS while benchmarking, against the GGUF size plus its KV cache.
+Also each runtime's peak RSS while benchmarking (both run in child processes), against the GGUF size
+plus lowbit's KV cache.
 
     python -m pytest bench/test_bench_model.py -q -s
 
@@ -15,9 +16,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 
-import numpy as np
 import pytest
 
 from conftest import RESULTS
@@ -68,36 +67,52 @@ def _lowbit_bench(path):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# llama.cpp in a child process too, the same loop as llama-bench, so both peak RSS figures (VmHWM) are
+# one runtime's alone and both sides start from a fresh process.
+_LLAMA_CPP_CHILD = r"""
+import json, sys, time
+import numpy as np
+import llama_cpp
+n_prompt, n_gen, reps, threads = (int(v) for v in sys.argv[2:6])
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=n_prompt + n_gen + 8, n_batch=n_prompt, n_ubatch=n_prompt,
+                      n_threads=threads, n_threads_batch=threads, verbose=False)
+rng = np.random.default_rng(0)
+n_vocab = llm.n_vocab()
+llm.eval([1, 2, 3, 4])  # warm-up: page faults, repacking, thread pool start
+pp, tg = 0.0, 0.0
+for _ in range(reps):
+    toks = [int(t) for t in rng.integers(0, n_vocab, n_prompt)]
+    llm.reset()
+    t0 = time.perf_counter()
+    llm.eval(toks)
+    pp = max(pp, n_prompt / (time.perf_counter() - t0))
+    llm.reset()
+    tok = int(rng.integers(0, n_vocab))
+    t0 = time.perf_counter()
+    for _ in range(n_gen):
+        llm.eval([tok])
+    tg = max(tg, n_gen / (time.perf_counter() - t0))
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(json.dumps({"pp": pp, "tg": tg, "peak_rss": int(hwm) * 1024}))
+"""
+
+
 def _llama_cpp_bench(path):
-    llama_cpp = pytest.importorskip("llama_cpp")
-    llm = llama_cpp.Llama(model_path=path, n_ctx=N_PROMPT + N_GEN + 8, n_batch=N_PROMPT, n_ubatch=N_PROMPT,
-                          n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
-    rng = np.random.default_rng(0)
-    n_vocab = llm.n_vocab()
-    llm.eval([1, 2, 3, 4])  # warm-up: page faults, repacking, thread pool start
-    pp, tg = 0.0, 0.0
-    for _ in range(REPS):
-        toks = [int(t) for t in rng.integers(0, n_vocab, N_PROMPT)]
-        llm.reset()
-        t0 = time.perf_counter()
-        llm.eval(toks)
-        pp = max(pp, N_PROMPT / (time.perf_counter() - t0))
-        llm.reset()
-        tok = int(rng.integers(0, n_vocab))
-        t0 = time.perf_counter()
-        for _ in range(N_GEN):
-            llm.eval([tok])
-        tg = max(tg, N_GEN / (time.perf_counter() - t0))
-    return pp, tg
+    pytest.importorskip("llama_cpp")
+    out = subprocess.run([sys.executable, "-c", _LLAMA_CPP_CHILD, path, str(N_PROMPT), str(N_GEN), str(REPS),
+                          str(THREADS)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("qtype", ["q4_0", "q8_0", "q4_1"])
 def test_bench_model_pp_tg(model_files, qtype):
     path = model_files[qtype]
     lb = _lowbit_bench(path)
-    ref_pp, ref_tg = _llama_cpp_bench(path)
+    ref = _llama_cpp_bench(path)
     size = os.path.getsize(path)
     RESULTS.append({"bench": "smollm2", "type": qtype, "threads": THREADS,
-                    "pp512": lb["pp"], "ggml_pp512": ref_pp, "pp_ratio": lb["pp"] / ref_pp,
-                    "tg128": lb["tg"], "ggml_tg128": ref_tg, "tg_ratio": lb["tg"] / ref_tg,
-                    "rss_MB": lb["peak_rss"] / 1e6, "rss/(file+kv)": lb["peak_rss"] / (size + lb["kv_bytes"])})
+                    "pp512": lb["pp"], "ggml_pp512": ref["pp"], "pp_ratio": lb["pp"] / ref["pp"],
+                    "tg128": lb["tg"], "ggml_tg128": ref["tg"], "tg_ratio": lb["tg"] / ref["tg"],
+                    "rss_MB": lb["peak_rss"] / 1e6, "rss/(file+kv)": lb["peak_rss"] / (size + lb["kv_bytes"]),
+                    "llama_cpp_rss_MB": ref["peak_rss"] / 1e6,
+                    "llama_cpp_rss/(file+kv)": ref["peak_rss"] / (size + lb["kv_bytes"])})
