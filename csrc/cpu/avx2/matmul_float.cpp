@@ -53,16 +53,16 @@ const float* activations_f32(const GemmArgs& p, int64_t i0, int64_t rows, int sl
     return out;
 }
 
-// RW weight rows from j against MX f32 activation rows (stride a_stride): each x load feeds RW rows, so
-// x (f32, 4 bytes per k) is read from L1/L2 once per RW weight rows instead of once per row: with
+// RW weight rows from j against MX activation rows (type L, stride a_stride): each x load feeds RW rows, so
+// x is read from L1/L2 once per RW weight rows instead of once per row: with
 // k = 14336 one x row (57 KB) no longer fits L1 and reloading it per row cost a fifth of the speed
 // (4096 x 14336 f16 at 2 threads: 24 -> 36-45 GB/s, ggml 30). For m > 1 the same sharing runs the other
 // way too (each weight load feeds MX rows): m = 8 on 4096 x 4096 went from 3.9 to 2.3 ms.
 // S accumulator sets (8-value steps dealt round-robin) keep enough independent FMA chains at MX = 1.
 // A row's summation order depends only on MX and S, never on RW, so the tail rows (RW = 1) and any
 // split of the rows between threads give the same bits.
-template <class L, int RW, int MX, int S, class X = F32>
-void gemv_tile(const GemmArgs& p, int64_t j, const typename X::T* a, int64_t a_stride, float* c) {
+template <class L, int RW, int MX, int S>
+void gemv_tile(const GemmArgs& p, int64_t j, const typename L::T* a, int64_t a_stride, float* c) {
     const typename L::T* w[RW];
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
         w[r] = reinterpret_cast<const typename L::T*>(static_cast<const uint8_t*>(p.w) + (j + r) * p.w_row_bytes);
@@ -72,7 +72,7 @@ void gemv_tile(const GemmArgs& p, int64_t j, const typename X::T* a, int64_t a_s
             LOWBIT_UNROLL for (int i = 0; i < MX; ++i) acc[s][r][i] = _mm256_setzero_ps();
     auto step = [&](int64_t e, __m256 (*acc_s)[MX]) {
         __m256 xv[MX];
-        LOWBIT_UNROLL for (int i = 0; i < MX; ++i) xv[i] = X::load8(a + i * a_stride + e);
+        LOWBIT_UNROLL for (int i = 0; i < MX; ++i) xv[i] = L::load8(a + i * a_stride + e);
         LOWBIT_UNROLL for (int r = 0; r < RW; ++r) {
             const __m256 wv = L::load8(w[r] + e);
             LOWBIT_UNROLL for (int i = 0; i < MX; ++i) acc_s[r][i] = _mm256_fmadd_ps(wv, xv[i], acc_s[r][i]);
@@ -86,17 +86,17 @@ void gemv_tile(const GemmArgs& p, int64_t j, const typename X::T* a, int64_t a_s
             __m256 v = acc[0][r][i];
             LOWBIT_UNROLL for (int s = 1; s < S; ++s) v = _mm256_add_ps(v, acc[s][r][i]);
             float out = hsum_ps(v);
-            for (int64_t t = e; t < p.k; ++t) out += L::load1(w[r] + t) * X::load1(a + i * a_stride + t);
+            for (int64_t t = e; t < p.k; ++t) out += L::load1(w[r] + t) * L::load1(a + i * a_stride + t);
             c[i * p.ldc + j + r] = out;
         }
 }
 
 // Rows j0..j1 against MX activation rows: RW at a time, the rest one by one.
-template <class L, int RW, int MX, int S, class X = F32>
-void gemv_rows(const GemmArgs& p, int64_t j0, int64_t j1, const typename X::T* a, int64_t a_stride, float* c) {
+template <class L, int RW, int MX, int S>
+void gemv_rows(const GemmArgs& p, int64_t j0, int64_t j1, const typename L::T* a, int64_t a_stride, float* c) {
     int64_t j = j0;
-    for (; j + RW <= j1; j += RW) gemv_tile<L, RW, MX, S, X>(p, j, a, a_stride, c);
-    for (; j < j1; ++j) gemv_tile<L, 1, MX, S, X>(p, j, a, a_stride, c);
+    for (; j + RW <= j1; j += RW) gemv_tile<L, RW, MX, S>(p, j, a, a_stride, c);
+    for (; j < j1; ++j) gemv_tile<L, 1, MX, S>(p, j, a, a_stride, c);
 }
 
 // Up to this k one f32 x row (16 KB) sits in L1 next to the weight stream.
@@ -105,30 +105,27 @@ constexpr int64_t kOneRowMaxK = 4096;
 template <class L>
 void gemv(const GemmArgs& p) {
     constexpr int64_t kChunk = 64;  // weight rows that stay in L2 while every group of 4 rows passes
-    if (p.m == 1 && p.k <= kOneRowMaxK) {
-        // x read in its own type (f16 / bf16: half the bytes of f32, converted per load like the
-        // weights): 1.3x faster at 4096 x 4096 f16, and with f32 x two threads had run no faster than
-        // one (microbenchmark, Zen 4). Same products and order, so the same bits as the f32 copy.
-        gemv_rows<L, 1, 1, 4, L>(p, 0, p.n, static_cast<const typename L::T*>(p.a), 0, p.c);
-        return;
-    }
-    const float* a = activations_f32<L>(p, 0, p.m, 0);
-    const int64_t stride = std::is_same_v<L, F32> ? p.a_row_bytes / 4 : p.k;
+    // x is read in its own type (f16 / bf16: half the bytes of an f32 copy, converted per load like the
+    // weights; the same products and order, so the same bits). With an f32 copy per thread two threads
+    // had run no faster than one (f16 4096 x 4096: m = 1 53 -> 80 GB/s, m = 8 67-94 -> 115-134 GFLOP/s,
+    // ggml 62 GB/s / 130 GFLOP/s; Zen 4), and one thread went from 28 to 38 GB/s at m = 1.
+    const auto* an = static_cast<const typename L::T*>(p.a);
+    const int64_t nstride = p.a_row_bytes / static_cast<int64_t>(sizeof(typename L::T));
     for (int64_t j0 = 0; j0 < p.n; j0 += kChunk) {
         const int64_t j1 = std::min(p.n, j0 + kChunk);
         for (int64_t i0 = 0; i0 < p.m; i0 += 4) {
-            const float* ai = a + i0 * stride;
+            const typename L::T* ani = an + i0 * nstride;
             float* c = p.c + i0 * p.ldc;
             switch (std::min<int64_t>(4, p.m - i0)) {  // registers: S * RW * MX accumulators + MX + 1 of 16
                 case 1:  // x in L1: one weight stream at a time prefetches best (measured); else share x loads
                     if (p.k <= kOneRowMaxK)
-                        gemv_rows<L, 1, 1, 4>(p, j0, j1, ai, stride, c);
+                        gemv_rows<L, 1, 1, 4>(p, j0, j1, ani, nstride, c);
                     else
-                        gemv_rows<L, 8, 1, 1>(p, j0, j1, ai, stride, c);  // 8 chains; beat 4 x 2 and 6 x 2
+                        gemv_rows<L, 8, 1, 1>(p, j0, j1, ani, nstride, c);  // 8 chains; beat 4 x 2 and 6 x 2
                     break;
-                case 2: gemv_rows<L, 4, 2, 1>(p, j0, j1, ai, stride, c); break;
-                case 3: gemv_rows<L, 3, 3, 1>(p, j0, j1, ai, stride, c); break;
-                default: gemv_rows<L, 2, 4, 1>(p, j0, j1, ai, stride, c); break;
+                case 2: gemv_rows<L, 4, 2, 1>(p, j0, j1, ani, nstride, c); break;
+                case 3: gemv_rows<L, 3, 3, 1>(p, j0, j1, ani, nstride, c); break;
+                default: gemv_rows<L, 2, 4, 1>(p, j0, j1, ani, nstride, c); break;
             }
         }
     }
