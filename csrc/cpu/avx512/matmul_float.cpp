@@ -131,10 +131,13 @@ void gemm_panels(const GemmArgs& p) {
     }
 }
 
-// Few rows: the AVX2 streaming kernels (memory-bound; zmm would not read faster).
+// Few rows: the AVX2 streaming kernels (memory-bound; zmm would not read faster). They beat building
+// f32 panels up to ~48 rows (4096 x 4096, 1 thread: f16 m = 16 66 -> 79, m = 32 83 -> 90, m = 48 92 -> 95
+// GFLOP/s, m = 63 even; f32 m = 16 56 -> 67, m = 32 75 -> 83). The choice stays below the driver's 64-row
+// slabs, so it never depends on the thread count.
 template <class L, gemm_fn Avx2>
 void gemm(const GemmArgs& p) {
-    if (p.m < 16)
+    if (p.m < 48)
         Avx2(p);
     else
         gemm_panels<L>(p);
