@@ -8,6 +8,7 @@
 
 #include "../../core/fp16.h"
 #include "../avx2/matmul_avx2.h"
+#include "../avx2/matmul_float_gemv.h"
 #include "../avx2/matmul_panel.h"
 #include "../avx2/matmul_simd.h"
 #include "matmul_avx512.h"
@@ -17,25 +18,6 @@ namespace lowbit::avx512 {
 namespace {
 
 constexpr int NC = 16, kPanels = 2, kRows = 8;
-
-struct F32 {
-    using T = float;
-    static __m256 load8(const T* p) { return _mm256_loadu_ps(p); }
-    static float load1(const T* p) { return *p; }
-};
-struct F16 {
-    using T = fp16_t;
-    static __m256 load8(const T* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-    static float load1(const T* p) { return _cvtsh_ss(*p); }
-};
-struct BF16 {  // bf16 is the top half of an f32
-    using T = bf16_t;
-    static __m256 load8(const T* p) {
-        const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    }
-    static float load1(const T* p) { return bf16_to_f32(*p); }
-};
 
 // cols (<= NC) weight rows -> [k][NC] f32, missing columns zero: per 8 k, two 8 x 8 transposes (rows
 // 0-7 and 8-15) fill the two halves of each k's 16 columns.
@@ -131,14 +113,15 @@ void gemm_panels(const GemmArgs& p) {
     }
 }
 
-// Few rows: the AVX2 streaming kernels (memory-bound; zmm would not read faster). They beat building
-// f32 panels up to ~48 rows (4096 x 4096, 1 thread: f16 m = 16 66 -> 79, m = 32 83 -> 90, m = 48 92 -> 95
-// GFLOP/s, m = 63 even; f32 m = 16 56 -> 67, m = 32 75 -> 83). The choice stays below the driver's 64-row
-// slabs, so it never depends on the thread count.
-template <class L, gemm_fn Avx2>
+// Few rows: the streaming kernels (matmul_float_gemv.h) with tiles for 32 ymm registers (zmm would not
+// read faster). Even with 16 registers they beat building f32 panels up to ~48 rows (4096 x 4096, 1
+// thread: f16 m = 16 66 -> 79, m = 32 83 -> 90, m = 48 92 -> 95 GFLOP/s, m = 63 even; f32 m = 16 56 -> 67,
+// m = 32 75 -> 83). The choice stays below the driver's 64-row slabs, so it never depends on the thread
+// count.
+template <class L>
 void gemm(const GemmArgs& p) {
     if (p.m < 48)
-        Avx2(p);
+        float_gemv<L, 32>(p);
     else
         gemm_panels<L>(p);
 }
@@ -146,9 +129,9 @@ void gemm(const GemmArgs& p) {
 }  // namespace
 
 void register_float(KernelTable& t) {
-    t.types[static_cast<int>(QType::F32)].gemm = gemm<F32, avx2::gemm_f32>;
-    t.types[static_cast<int>(QType::F16)].gemm = gemm<F16, avx2::gemm_f16>;
-    t.types[static_cast<int>(QType::BF16)].gemm = gemm<BF16, avx2::gemm_bf16>;
+    t.types[static_cast<int>(QType::F32)].gemm = gemm<F32>;
+    t.types[static_cast<int>(QType::F16)].gemm = gemm<F16>;
+    t.types[static_cast<int>(QType::BF16)].gemm = gemm<BF16>;
 }
 
 }  // namespace lowbit::avx512
