@@ -82,7 +82,7 @@ void gemv_rows(const GemmArgs& p, int64_t j0, int64_t j1, const typename L::T* a
     for (; j < j1; ++j) gemv_tile<L, 1, MX, S>(p, j, a, a_stride, c);
 }
 
-// Up to this k one f32 x row (16 KB) sits in L1 next to the weight stream.
+// Up to this k one x row sits in L1 next to the weight stream (measured with f32 x, 16 KB; f16 x is 8 KB).
 constexpr int64_t kOneRowMaxK = 4096;
 
 template <class L, int kRegs>

@@ -129,12 +129,23 @@ void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
         }
 }
 
-// An f16 field (d, or q4_1's m) of block b of 8 weight rows, as 8 f32 lanes (lane r = row r).
+// An f16 field (d, or q4_1's m) of one block of 8 weight rows, as 8 f32 lanes (lane r = row r); blk(r)
+// is row r's block. Gathered in two general registers (integer ALUs, idle in these loops) and moved to
+// the vector unit once: 8 two-byte stores and a 16-byte reload stalled on store forwarding, and the
+// vector shuffle pipes are what the q4_0 decode tile is bound by.
+template <class B, fp16_t B::*F = &B::d, class BlockOfRow>
+inline __m256 f16_of_8(BlockOfRow blk) {
+    uint64_t lo = 0, hi = 0;
+    LOWBIT_UNROLL for (int r = 0; r < 4; ++r) {
+        lo |= static_cast<uint64_t>(blk(r).*F) << (16 * r);
+        hi |= static_cast<uint64_t>(blk(r + 4).*F) << (16 * r);
+    }
+    return _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(lo)),
+                                              _mm_cvtsi64_si128(static_cast<int64_t>(hi))));
+}
 template <class B, fp16_t B::*F = &B::d>
 inline __m256 f16_of_8_rows(const B* const* w, int64_t b) {
-    alignas(16) fp16_t h[8];
-    for (int r = 0; r < 8; ++r) h[r] = w[r][b].*F;
-    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+    return f16_of_8<B, F>([&](int r) -> const B& { return w[r][b]; });
 }
 
 // Lane r = the sum of v[r]'s 8 int32 lanes, for lanes of at most 4 x 15 x 128 = 7680 in magnitude (a
@@ -176,15 +187,7 @@ void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, co
     for (int64_t b = 0; b < nb; ++b) {
         __m256i q[8];
         LOWBIT_UNROLL for (int r = 0; r < 8; ++r) q[r] = nibbles32(row(r, b).qs);
-        // the 8 rows' d gathered in two general registers (integer ALUs, idle here) and moved over once:
-        // the vector shuffle pipes are this loop's bottleneck
-        uint64_t d03 = 0, d47 = 0;
-        LOWBIT_UNROLL for (int r = 0; r < 4; ++r) {
-            d03 |= static_cast<uint64_t>(row(r, b).d) << (16 * r);
-            d47 |= static_cast<uint64_t>(row(r + 4, b).d) << (16 * r);
-        }
-        const __m256 dw = _mm256_cvtph_ps(_mm_unpacklo_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(d03)),
-                                                             _mm_cvtsi64_si128(static_cast<int64_t>(d47))));
+        const __m256 dw = f16_of_8<block_q4_0>([&](int r) -> const block_q4_0& { return row(r, b); });
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
             const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i][b].qs));
             __m256i v[8];
