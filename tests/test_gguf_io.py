@@ -255,6 +255,25 @@ def test_write_refuses_to_overwrite_the_file_being_read(small_file, tmp_path):
         assert a.read() == b.read()
 
 
+def test_reading_does_not_import_the_gguf_package():
+    """The reader takes gguf-py's constants module alone (the package's __init__ pulls in its writer,
+    vocab and metadata modules and yaml: ~5 MB resident), and no hashlib / OpenSSL either."""
+    code = ("import sys; import lowbit.io.gguf as g; assert g.VT.STRING == 8; "
+            "print(sorted(m for m in ('gguf', 'yaml', 'hashlib', 'secrets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_constants_are_the_gguf_packages_once_it_is_imported():
+    from lowbit.io import gguf as lowbit_gguf
+
+    # enum members of the two modules compare equal either way (IntEnum); the same source file
+    assert lowbit_gguf.VT.FLOAT32 == gguf.GGUFValueType.FLOAT32
+    assert lowbit_gguf.gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType.Q4_K] == (256, 144)
+    v = GGUFValue(1.0, gguf.GGUFValueType.FLOAT32)
+    assert v.type == VT.FLOAT32 and v.type.name == "FLOAT32"
+
+
 # --------------------------------------------------------------------------------------------------
 # The real model
 

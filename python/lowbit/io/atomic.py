@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from typing import BinaryIO, Iterator
 
 
 def atomic_temp_path(path: str) -> str:
-    """A fresh temporary name next to path (same directory, so the final rename is atomic)."""
+    """A fresh temporary name next to path (same directory, so the final rename is atomic). os.urandom,
+    not the secrets module: that one imports hashlib and with it OpenSSL's libcrypto, 4 MB of resident
+    memory in every process that opens a model."""
     return os.path.join(os.path.dirname(os.path.abspath(path)),
-                        f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+                        f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 @contextlib.contextmanager

@@ -39,12 +39,14 @@ import struct
 import mmap
 from typing import Any, Callable, NamedTuple
 
-import gguf  # llama.cpp's gguf-py (PyPI "gguf"): the format's constants
 import numpy as np
 
 from ..errors import GGUFError
 from ..ops import QuantizedTensor, _type_table
 from .atomic import atomic_write
+from .gguf_constants import gguf_constants
+
+gguf = gguf_constants()  # llama.cpp's gguf-py (PyPI "gguf"): the format's constants
 
 __all__ = ["GGUFFile", "GGUFValue", "LazyTensor", "TensorInfo", "open_gguf", "write_gguf"]
 
