@@ -112,6 +112,10 @@ gemm_fn resolve_gemm(QType t, Isa cap, Isa* chosen) {
     return resolve<gemm_fn>(t, cap, chosen, [](const TypeKernels& k) { return k.gemm; });
 }
 
+gemm_fn resolve_gemm_rows8(QType t, Isa cap, Isa* chosen) {
+    return resolve<gemm_fn>(t, cap, chosen, [](const TypeKernels& k) { return k.gemm_rows8; });
+}
+
 quantize_act_fn resolve_quantize_act(QType t, Isa cap, Isa* chosen) {
     return resolve<quantize_act_fn>(t, cap, chosen, [](const TypeKernels& k) { return k.quantize_act; });
 }

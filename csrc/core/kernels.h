@@ -62,6 +62,10 @@ struct TypeKernels {
     dequantize_row_fn dequantize_row = nullptr;
     vec_dot_fn vec_dot = nullptr;  // reference only (the spec of the dot product)
     gemm_fn gemm = nullptr;
+    // gemm on the rows8 layout (rows8.h): GemmArgs::w points at the slice's first group and n is a
+    // multiple of 8. Must give the bits of `gemm` on the row-major rows; an empty slot in every ISA
+    // falls back to unpacking (matmul.cpp).
+    gemm_fn gemm_rows8 = nullptr;
     quantize_act_fn quantize_act = nullptr;  // dot types only (q8_0, q8_1)
 };
 
@@ -94,6 +98,7 @@ Isa default_isa();
 quantize_row_fn resolve_quantize(QType t, Isa cap, Isa* chosen = nullptr);
 dequantize_row_fn resolve_dequantize(QType t, Isa cap, Isa* chosen = nullptr);
 gemm_fn resolve_gemm(QType t, Isa cap, Isa* chosen = nullptr);
+gemm_fn resolve_gemm_rows8(QType t, Isa cap, Isa* chosen = nullptr);
 quantize_act_fn resolve_quantize_act(QType t, Isa cap, Isa* chosen = nullptr);
 
 // matmul kernels of each ISA, registered into that ISA's table (defined next to the kernels).

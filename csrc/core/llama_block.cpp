@@ -51,7 +51,7 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t T, int64_t d, flo
 
 // y = x @ W.T (+ bias): (T, w.k) -> (T, w.n)
 void linear(const float* x, const BlockWeight& w, const float* bias, float* y, int64_t T, int threads, Isa isa) {
-    matmul(x, T, w.k, w.data, w.n, w.type, y, threads, isa);
+    matmul(x, T, w.k, w.data, w.n, w.type, y, threads, isa, w.layout);
     if (bias)
         for (int64_t t = 0; t < T; ++t)
             for (int64_t i = 0; i < w.n; ++i) y[t * w.n + i] += bias[i];

@@ -7,6 +7,7 @@
 
 #include "blocks.h"
 #include "kernels.h"
+#include "matmul.h"
 #include "types.h"
 
 namespace lowbit {
@@ -15,6 +16,7 @@ struct BlockWeight {          // one weight matrix: n rows of k weights of type 
     const void* data = nullptr;
     QType type = QType::F32;
     int64_t n = 0, k = 0;
+    Layout layout = Layout::GGUF;
 };
 
 struct BlockLayer {

@@ -13,9 +13,11 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "blocks.h"
 #include "quantize_rows.h"
+#include "rows8.h"
 #include "fp16.h"
 #include "thread_pool.h"
 
@@ -119,6 +121,7 @@ struct Tiling {
 constexpr int64_t kFewRows = 8;
 constexpr int64_t kMinSlab = 64;
 constexpr int64_t kColumnUnit = 16;
+static_assert(kColumnUnit % kRows8 == 0, "column units keep rows8 groups whole");
 constexpr int64_t kGemvBytesPerThread = LOWBIT_GEMV_BYTES;
 
 Tiling choose_tiling(int64_t m, int64_t n, int threads) {
@@ -133,9 +136,28 @@ Tiling choose_tiling(int64_t m, int64_t n, int threads) {
     return {slabs, kColumnUnit, slabs * per_slab};
 }
 
+// rows8 weights of a type and ISA without a rows8 kernel: each 64-row stretch of the slice is unpacked to
+// row-major rows (a thread's own buffer) and multiplied by the row-major kernel, so the results are that
+// kernel's by construction, at the cost of a copy of the weights per call.
+void gemm_rows8_by_unpacking(const GemmArgs& p, QType t, gemm_fn gemm) {
+    constexpr int64_t kChunk = 64;
+    thread_local std::vector<uint8_t> rows;
+    rows.resize(static_cast<size_t>(kChunk * p.w_row_bytes));
+    for (int64_t j = 0; j < p.n; j += kChunk) {
+        const int64_t nj = std::min(kChunk, p.n - j);
+        unpack_rows8(t, static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes, rows.data(), nj, p.k, 1);
+        GemmArgs q = p;
+        q.n = nj;
+        q.w = rows.data();
+        q.c = p.c + j;
+        gemm(q);
+    }
+}
+
 }  // namespace
 
-void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QType t, float* y, int threads, Isa isa) {
+void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QType t, float* y, int threads, Isa isa,
+            Layout layout) {
     const TypeInfo& ti = type_info(t);
     if (ti.is_activation)
         fail(std::string(ti.name) + " is an activation-only type (ggml has no dot product with it as weights)");
@@ -149,6 +171,10 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
     const QType dot = ti.dot_type;
     const gemm_fn gemm = resolve_gemm(t, isa);
     if (!gemm) fail(std::string("no kernel for ") + ti.name);
+    const bool rows8 = layout == Layout::ROWS8;
+    if (rows8 && !rows8_supported(t)) fail(std::string(ti.name) + " weights have no rows8 layout");
+    if (rows8 && n % kRows8) fail("rows8 weights need n % 8 == 0, got n=" + std::to_string(n));
+    const gemm_fn gemm8 = rows8 ? resolve_gemm_rows8(t, isa) : nullptr;
 
     GemmArgs p{};
     p.k = k;
@@ -200,7 +226,12 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
             q.a_ds = p.a_ds ? p.a_ds + i0 * ds_row : nullptr;
             q.c = y + i0 * n + j0;
             q.ldc = n;
-            gemm(q);
+            if (!rows8)
+                gemm(q);
+            else if (gemm8)
+                gemm8(q);
+            else
+                gemm_rows8_by_unpacking(q, t, gemm);
             u = slab * per_slab + last;
         }
     });

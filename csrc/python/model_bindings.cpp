@@ -12,6 +12,7 @@
 #include "../core/attention.h"
 #include "../core/kernels.h"
 #include "../core/llama_block.h"
+#include "../core/rows8.h"
 #include "../core/types.h"
 #include "../core/thread_pool.h"
 #include "../cpu/avx2/avx2.h"
@@ -141,10 +142,10 @@ private:
         return a.data();
     }
 
-    // (data uint8, qtype name, n, k)
+    // (data uint8, qtype name, n, k[, layout "gguf" | "rows8"])
     BlockWeight mat(py::handle h, int64_t n, int64_t k, const std::string& what) {
         auto t = h.cast<py::tuple>();
-        if (t.size() != 4) fail(what + " must be (data, qtype, n, k)");
+        if (t.size() != 4 && t.size() != 5) fail(what + " must be (data, qtype, n, k[, layout])");
         py::array data = t[0].cast<py::array>();
         const TypeInfo* ti = find_type(t[1].cast<std::string>());
         if (!ti || ti->is_activation) fail(what + " has an unknown or activation-only type");
@@ -155,8 +156,18 @@ private:
         if (!py::isinstance<py::array_t<uint8_t>>(data) || !(data.flags() & py::array::c_style) ||
             data.nbytes() != n * row_bytes(*ti, k))
             fail(what + " data must be " + std::to_string(n * row_bytes(*ti, k)) + " C-contiguous uint8 bytes");
+        Layout layout = Layout::GGUF;
+        if (t.size() == 5) {
+            const auto name = t[4].cast<std::string>();
+            if (name == "rows8")
+                layout = Layout::ROWS8;
+            else if (name != "gguf")
+                fail(what + " has an unknown layout '" + name + "' (gguf or rows8)");
+            if (layout == Layout::ROWS8 && (!rows8_supported(ti->type) || n % kRows8))
+                fail(what + ": rows8 needs a quantized type and rows % 8 == 0");
+        }
         keep_.push_back(data);
-        return BlockWeight{data.data(), ti->type, n, k};
+        return BlockWeight{data.data(), ti->type, n, k, layout};
     }
 
     BlockConfig cfg_{};

@@ -9,7 +9,7 @@ numpy in, numpy out::
 
 from .errors import CheckpointError, GGUFError, SafetensorsError
 from .group import GroupQuantizedTensor
-from .ops import QuantizedTensor, cpu_info, dequantize, has_cuda, matmul, quantize, type_info, types
+from .ops import QuantizedTensor, RepackedTensor, cpu_info, dequantize, has_cuda, matmul, quantize, type_info, types
 
 __version__ = "0.1.0"
 
@@ -22,5 +22,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'lowbit' has no attribute {name!r}")
 
 
-__all__ = ["CheckpointError", "GGUFError", "SafetensorsError", "GroupQuantizedTensor", "QuantizedTensor", "cpu_info", "dequantize",
+__all__ = ["CheckpointError", "GGUFError", "SafetensorsError", "GroupQuantizedTensor", "QuantizedTensor", "RepackedTensor", "cpu_info", "dequantize",
            "has_cuda", "matmul", "quantize", "quantize_model", "type_info", "types", "__version__"]

@@ -263,10 +263,11 @@ void gemm_q4_0_transposed(const GemmArgs& p, const int32_t* asum) {
     }
 }
 
+// The integer sum of each q8_0 block of x's quants (q4_0's level offset 8 comes off as 8 * sum): (m, nb).
 template <class D>
-void gemm_q4_0_repacked_order(const GemmArgs& p) {
+std::vector<int32_t> q8_0_block_sums(const GemmArgs& p) {
     const int64_t nb = p.k / 32;
-    std::vector<int32_t> asum(static_cast<size_t>(p.m * nb));  // sum of each block of x's quants
+    std::vector<int32_t> asum(static_cast<size_t>(p.m * nb));
     const __m256i ones8 = _mm256_set1_epi8(1);
     for (int64_t i = 0; i < p.m; ++i) {
         const auto* a = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
@@ -278,6 +279,12 @@ void gemm_q4_0_repacked_order(const GemmArgs& p) {
             asum[i * nb + b] = _mm_cvtsi128_si32(s);
         }
     }
+    return asum;
+}
+
+template <class D>
+void gemm_q4_0_repacked_order(const GemmArgs& p) {
+    const std::vector<int32_t> asum = q8_0_block_sums<D>(p);
     if (p.m >= 8) return gemm_q4_0_transposed<D>(p, asum.data());
     // A tile's 8 rows are j, j + s, ..., j + 7s (s = n/8): 8 long sequential streams. Eight neighbouring
     // rows (SmolLM2's are 324 bytes) read block by block defeated the prefetcher: 2x slower from DRAM.

@@ -33,6 +33,8 @@ void register_matmul_avx2(KernelTable& t) {
     set(QType::Q5_0, gemm_by_rows<avx2::gemv_q5_0, avx2::gemm_panels_q5_0>);
     set(QType::Q5_1, gemm_by_rows<avx2::gemv_q5_1, avx2::gemm_panels_q5_1>);
     set(QType::Q8_0, avx2::gemm_ggml_order_q8_0);
+    t.types[static_cast<int>(QType::Q4_0)].gemm_rows8 = avx2::gemm_rows8_q4_0;
+    t.types[static_cast<int>(QType::Q4_1)].gemm_rows8 = avx2::gemm_rows8_q4_1;
     set(QType::IQ4_NL, gemm_by_rows<avx2::gemv_iq4_nl, avx2::gemm_panels_iq4_nl>);
     set(QType::Q2_K, gemm_by_rows<avx2::gemv_q2_k, avx2::gemm_panels_q2_k, kPanelRows256>);
     set(QType::Q3_K, gemm_by_rows<avx2::gemv_q3_k, avx2::gemm_panels_q3_k, kPanelRows256>);

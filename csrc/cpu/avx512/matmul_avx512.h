@@ -18,6 +18,8 @@ bool register_bf16(KernelTable& t);
 void gemm_ggml_order_q4_0(const GemmArgs& p);
 void gemm_ggml_order_q4_1(const GemmArgs& p);  // ggml's summation order, every m (../avx2/matmul_ggml_order.h)
 void gemm_ggml_order_q8_0(const GemmArgs& p);
+void gemm_rows8_q4_0(const GemmArgs& p);  // the rows8 layout (matmul_rows8_vnni.cpp)
+void gemm_rows8_q4_1(const GemmArgs& p);
 LOWBIT_AVX512_GEMV(q5_0)
 LOWBIT_AVX512_GEMV(q5_1)
 LOWBIT_AVX512_GEMV(iq4_nl)

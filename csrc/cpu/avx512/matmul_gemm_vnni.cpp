@@ -163,6 +163,8 @@ bool register_vnni(KernelTable& t) {
     set(QType::Q5_K, gemm_by_rows<gemv_q5_k, DecQ5_K, ActQ8_K<32>>);
     set(QType::Q6_K, gemm_by_rows<gemv_q6_k, DecQ6_K, ActQ8_K<16>>);
     set(QType::IQ4_XS, gemm_by_rows<gemv_iq4_xs, DecIQ4_XS, ActQ8_K<32>>);
+    t.types[static_cast<int>(QType::Q4_0)].gemm_rows8 = gemm_rows8_q4_0;
+    t.types[static_cast<int>(QType::Q4_1)].gemm_rows8 = gemm_rows8_q4_1;
     return true;
 }
 

@@ -42,7 +42,7 @@ def open_model(path: str | None, threads: int | None = None):
         else:
             gguf_path = path
         f = stack.enter_context(open_gguf(gguf_path))
-        model = llama.LlamaModel.from_gguf(f, threads=threads)
+        model = llama.LlamaModel.from_gguf(f, threads=threads, repack=False)  # calibration reads GGUF bytes
         yield f, model, Tokenizer.from_gguf_metadata(f.metadata)
 
 

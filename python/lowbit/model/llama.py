@@ -31,7 +31,10 @@ SUPPORTED_ARCHS = ROPE_NORM_ARCHS | ROPE_NEOX_ARCHS
 # llama.cpp built for this CPU uses ggml's AVX-512 code where the CPU has AVX-512 (the exp variant, and
 # 16 rather than 8 lanes in the attention products), else the AVX2 code
 _AVX512 = "avx512" in ops.cpu_info()["supported"]
-_LAYER_MATRICES = ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down")
+# LayerWeights' matrices and their GGUF tensor names (blk.{i}.<name>.weight)
+_LAYER_TENSORS = {"wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output", "w_gate": "ffn_gate",
+                  "w_up": "ffn_up", "w_down": "ffn_down"}
+_LAYER_MATRICES = tuple(_LAYER_TENSORS)
 
 
 class ModelError(ValueError):
@@ -119,7 +122,7 @@ class Config:
 
 
 @dataclass
-class LayerWeights:
+class LayerWeights:  # matrices: ops.QuantizedTensor, or ops.RepackedTensor after Weights.repack
     attn_norm: np.ndarray            # (n_embd,) f32
     wq: ops.QuantizedTensor          # (n_head * head_dim, n_embd)
     wk: ops.QuantizedTensor          # (n_head_kv * head_dim, n_embd)
@@ -168,26 +171,50 @@ class Weights:
         d, hd = cfg.n_embd, cfg.head_dim
         tok = q("token_embd.weight", (cfg.n_vocab, d))
         out = q("output.weight", (cfg.n_vocab, d)) if "output.weight" in names else tok  # tied embeddings
+        shapes = {"wq": (cfg.n_head * hd, d), "wk": (cfg.n_head_kv * hd, d), "wv": (cfg.n_head_kv * hd, d),
+                  "wo": (d, cfg.n_head * hd), "w_gate": (cfg.n_ff, d), "w_up": (cfg.n_ff, d), "w_down": (d, cfg.n_ff)}
         layers = []
         for i in range(cfg.n_layer):
             p = f"blk.{i}."
             layers.append(LayerWeights(
                 attn_norm=vec(p + "attn_norm.weight", d),
-                wq=q(p + "attn_q.weight", (cfg.n_head * hd, d)),
-                wk=q(p + "attn_k.weight", (cfg.n_head_kv * hd, d)),
-                wv=q(p + "attn_v.weight", (cfg.n_head_kv * hd, d)),
-                wo=q(p + "attn_output.weight", (d, cfg.n_head * hd)),
                 ffn_norm=vec(p + "ffn_norm.weight", d),
-                w_gate=q(p + "ffn_gate.weight", (cfg.n_ff, d)),
-                w_up=q(p + "ffn_up.weight", (cfg.n_ff, d)),
-                w_down=q(p + "ffn_down.weight", (d, cfg.n_ff)),
                 bq=vec(p + "attn_q.bias", cfg.n_head * hd, optional=True),
                 bk=vec(p + "attn_k.bias", cfg.n_head_kv * hd, optional=True),
                 bv=vec(p + "attn_v.bias", cfg.n_head_kv * hd, optional=True),
+                **{a: q(f"{p}{t}.weight", shapes[a]) for a, t in _LAYER_TENSORS.items()},
             ))
         freqs = vec("rope_freqs.weight", cfg.n_rot // 2, optional=True)
         return cls(tok_embd=tok, output_norm=vec("output_norm.weight", d), output=out, layers=layers,
                    rope_freqs=freqs)
+
+    def repack(self, f=None) -> int:
+        """Move every weight matrix whose type has a rows8 kernel on this CPU (ops.rows8_kernel_types:
+        q4_0, q4_1) and whose rows are a multiple of 8 to that layout (ops.RepackedTensor), once: the
+        decode GEMVs 1.6-2x faster, the same bits. f: the GGUFFile they came from, whose pages of the
+        repacked tensors are then dropped from this process (GGUFFile.release), so the copy replaces the
+        mapped bytes in memory instead of doubling them. A tied output is repacked with its embedding,
+        whose lookups then read rows from the repacked matrix. Returns the bytes repacked."""
+        kernels = ops.rows8_kernel_types()
+        moved = [0]
+
+        def packed(w, name):
+            if type(w) is not ops.QuantizedTensor or w.qtype not in kernels or len(w.shape) != 2 or w.shape[0] % 8:
+                return w
+            r = w.to("cpu", layout="rows8")
+            if f is not None:
+                f.release(name)
+            moved[0] += r.nbytes
+            return r
+
+        for i, lw in enumerate(self.layers):
+            for a, t in _LAYER_TENSORS.items():
+                setattr(lw, a, packed(getattr(lw, a), f"blk.{i}.{t}.weight"))
+        tied = self.output is self.tok_embd
+        self.output = packed(self.output, "token_embd.weight" if tied else "output.weight")
+        if tied:
+            self.tok_embd = self.output
+        return moved[0]
 
 
 class KVCache:
@@ -330,9 +357,14 @@ class LlamaModel:
         self._fused_on_cpu = []     # per layer: all its matrices on the CPU (so described, and fused)
 
     @classmethod
-    def from_gguf(cls, f, threads: int | None = None) -> "LlamaModel":
+    def from_gguf(cls, f, threads: int | None = None, repack: bool = True) -> "LlamaModel":
+        """repack: move the weights to the CPU kernels' fastest layout (Weights.repack; the same logits).
+        Tools that read the weights' GGUF bytes (calibration) pass False."""
         cfg = Config.from_metadata(f.metadata)
-        return cls(cfg, Weights.from_gguf(f, cfg), threads)
+        weights = Weights.from_gguf(f, cfg)
+        if repack:
+            weights.repack(f)
+        return cls(cfg, weights, threads)
 
     def new_cache(self, n_ctx: int) -> KVCache:
         return KVCache(self.cfg, n_ctx)
@@ -347,8 +379,11 @@ class LlamaModel:
     def embed(self, tokens: np.ndarray) -> np.ndarray:
         """Rows of the token embedding, dequantized: (T,) int -> (T, n_embd) f32 (ggml_get_rows)."""
         emb = self.w.tok_embd
-        rows = emb.data.reshape(emb.shape[0], -1)[tokens]
-        x = ops.QuantizedTensor(np.ascontiguousarray(rows).reshape(-1), emb.qtype, (len(tokens), emb.shape[1]))
+        if isinstance(emb, ops.RepackedTensor):  # tied to a repacked output
+            x = emb.rows(tokens)
+        else:
+            rows = emb.data.reshape(emb.shape[0], -1)[tokens]
+            x = ops.QuantizedTensor(np.ascontiguousarray(rows).reshape(-1), emb.qtype, (len(tokens), emb.shape[1]))
         out = x.dequantize(threads=self.threads)
         if self.cfg.embedding_scale != 1.0:  # granite; in place, no second (T, n_embd) array
             out *= np.float32(self.cfg.embedding_scale)
@@ -392,13 +427,14 @@ class LlamaModel:
             layer_mats = mats[i * n:(i + 1) * n]
             # GGUF block tensors on the CPU only: GPTQ/AWQ group tensors (lowbit.GroupQuantizedTensor) and
             # offloaded ones run through the Python block
-            on_cpu.append(all(isinstance(m, ops.QuantizedTensor) and m.device == "cpu" for m in layer_mats))
+            on_cpu.append(all(isinstance(m, (ops.QuantizedTensor, ops.RepackedTensor)) and m.device == "cpu"
+                              for m in layer_mats))
             if not on_cpu[-1]:
                 desc.append(None)
                 continue
             d = {"attn_norm": lw.attn_norm, "ffn_norm": lw.ffn_norm}
             for name, m in zip(_LAYER_MATRICES, layer_mats):
-                d[name] = (m.data, m.qtype, m.shape[0], m.shape[1])
+                d[name] = (m.data, m.qtype, m.shape[0], m.shape[1], getattr(m, "layout", "gguf"))
             for name in ("bq", "bk", "bv"):
                 if getattr(lw, name) is not None:
                     d[name] = getattr(lw, name)

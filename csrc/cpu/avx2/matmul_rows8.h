@@ -1,0 +1,162 @@
+// q4_0 and q4_1 matmul on the rows8 layout (core/rows8.h): 8 weight rows per 8 lanes, read as one
+// stream. Same bits as the row-major kernels of matmul_ggml_order.h (llama.cpp's orders), which the
+// tests check for every ISA.
+//
+// A rows8 block of 8 rows holds their d (and m) side by side, then 4 chunks of 32 bytes: chunk c is the
+// 8 rows' quant bytes 4c..4c+3, so one load and a nibble split give two vectors whose lane r holds row
+// r's levels of values 4c..4c+3 (low nibbles) and 16+4c..16+4c+3 (high): the transposed vectors that
+// the row-major GEMM builds per call with a transpose (ggml's repacked layout), here made once at load.
+// One integer dot of such a vector against a broadcast dword of x adds 4 products to 8 outputs: per 256
+// weights 4 loads, 12 nibble ops and 8 dots, where the row-major decode tile needs a horizontal sum of
+// 8 lanes per row and block (1 thread, 4096 x 4096 q4_0 m = 1 in cache: 25 -> ~50 GB/s).
+//
+// Every m: each group's blocks are unpacked in registers and dotted with up to MA rows of x, the group
+// met by all rows of x while it sits in L1. Unpacking it once into the transposed form and running the
+// row-major GEMM's tiles on that (tried) was 0-25% slower at every m from 8 to 512.
+// Compiled by the AVX2 and the AVX-512 VNNI files with their dot policy D.
+#pragma once
+#include "../../core/rows8.h"
+#include "matmul_ggml_order.h"
+
+namespace lowbit {
+namespace {
+
+// The two level vectors of chunk c of a rows8 block: lane r = row r's levels of values 4c..4c+3 / 16+4c...
+struct Rows8Chunk {
+    __m256i lo, hi;
+};
+inline Rows8Chunk rows8_nibbles(const uint8_t* chunk) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk));
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    return {_mm256_and_si256(q, low), _mm256_and_si256(_mm256_srli_epi16(q, 4), low)};
+}
+inline __m256 rows8_f16x8(const uint8_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256i bcast_dword(const int8_t* qs, int i) {
+    int32_t v;
+    std::memcpy(&v, qs + 4 * i, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// A tile for several rows of x spends long enough on each block that the loads in flight no longer cover
+// DRAM's latency, and the hardware prefetcher did not make up for it on this one stream: q4_0 28672 x
+// 4096 m = 4 from DRAM took 8.2 ms where the same tile in cache would take 3.7. Prefetching the block a
+// page ahead: 4.6 ms. One row of x keeps so many loads in flight by itself that the prefetches only
+// cost (m = 1: 1.87 -> 2.2 ms), and a second pass over a group (more rows than a tile) finds it in L1.
+template <int MA>
+inline void rows8_prefetch(const uint8_t* blk, int64_t bytes) {
+    if constexpr (MA > 1)
+        for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + 4096 + o), _MM_HINT_T0);
+}
+
+// q4_0, group g (rows 8g..8g+7) against rows i0..i0+MA-1 of x: llama.cpp's repacked order, one float
+// accumulator per output (q4_0_repacked_tile's arithmetic). asum: x's block sums (q8_0_block_sums).
+template <class D, int MA>
+void rows8_q4_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* asum) {
+    constexpr int64_t kBlock = 8 * sizeof(block_q4_0);
+    const int64_t nb = p.k / 32;
+    const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
+    const XRows<block_q8_0, MA> x(p, i0);
+    __m256 acc[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = grp + b * kBlock;
+        rows8_prefetch<MA>(blk, kBlock);
+        __m256i s0[MA], s1[MA];  // two chains per row of x
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) s0[i] = s1[i] = _mm256_setzero_si256();
+        LOWBIT_UNROLL for (int c = 0; c < 4; ++c) {
+            const Rows8Chunk q = rows8_nibbles(blk + 16 + 32 * c);
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+                s0[i] = D::dot4_add(s0[i], q.lo, bcast_dword(x.a[i][b].qs, c));
+                s1[i] = D::dot4_add(s1[i], q.hi, bcast_dword(x.a[i][b].qs, c + 4));
+            }
+        }
+        const __m256 dw = rows8_f16x8(blk);
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            const __m256i isum = _mm256_sub_epi32(_mm256_add_epi32(s0[i], s1[i]), _mm256_set1_epi32(8 * asum[(i0 + i) * nb + b]));
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, _mm256_set1_ps(x.ds[i][2 * b])), acc[i]);
+        }
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + 8 * g, acc[i]);
+}
+
+// q4_1, group g against rows i0..i0+MA-1: ggml's vec_dot order, lane l of each output in register l
+// (8 rows in its lanes), pairwise lane sums at the end, the min terms added last
+// (vec_dot_transposed_tile's arithmetic).
+template <class D, int MA>
+void rows8_q4_1_tile(const GemmArgs& p, int64_t g, int64_t i0) {
+    constexpr int64_t kBlock = 8 * sizeof(block_q4_1);
+    const int64_t nb = p.k / 32;
+    const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
+    const XRows<block_q8_1, MA> x(p, i0);
+    __m256 acc[MA][8], summs[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        summs[i] = _mm256_setzero_ps();
+        LOWBIT_UNROLL for (int l = 0; l < 8; ++l) acc[i][l] = _mm256_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = grp + b * kBlock;
+        rows8_prefetch<MA>(blk, kBlock);
+        const __m256 d8 = rows8_f16x8(blk), m8 = rows8_f16x8(blk + 16);
+        __m256 dd[MA];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+            dd[i] = _mm256_mul_ps(d8, _mm256_set1_ps(x.ds[i][2 * b]));
+            summs[i] = _mm256_add_ps(summs[i], _mm256_mul_ps(m8, _mm256_set1_ps(x.ds[i][2 * b + 1])));
+        }
+        LOWBIT_UNROLL for (int c = 0; c < 4; ++c) {
+            const Rows8Chunk q = rows8_nibbles(blk + 32 + 32 * c);
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+                const __m256i lo = D::dot4(q.lo, bcast_dword(x.a[i][b].qs, c));
+                const __m256i hi = D::dot4(q.hi, bcast_dword(x.a[i][b].qs, c + 4));
+                acc[i][c] = _mm256_fmadd_ps(dd[i], _mm256_cvtepi32_ps(lo), acc[i][c]);
+                acc[i][c + 4] = _mm256_fmadd_ps(dd[i], _mm256_cvtepi32_ps(hi), acc[i][c + 4]);
+            }
+        }
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        __m256 s[4];
+        LOWBIT_UNROLL for (int l = 0; l < 4; ++l) s[l] = _mm256_add_ps(acc[i][l + 4], acc[i][l]);
+        const __m256 u0 = _mm256_add_ps(s[0], s[2]), u1 = _mm256_add_ps(s[1], s[3]);
+        _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + 8 * g, _mm256_add_ps(_mm256_add_ps(u0, u1), summs[i]));
+    }
+}
+
+// Each group meets the rows of x up to MA at a time (the last pass takes what is left) while its ~8
+// row-lengths of bytes sit in L1.
+template <int MA, class Tile>
+void rows8_by_groups(const GemmArgs& p, Tile tile) {
+    static_assert(MA >= 1 && MA <= 4, "decode tiles take 1 to 4 rows of x");
+    for (int64_t g = 0; g < p.n / 8; ++g)
+        for (int64_t i0 = 0; i0 < p.m; i0 += MA) switch (std::min<int64_t>(MA, p.m - i0)) {
+                case 1: tile(std::integral_constant<int, 1>{}, g, i0); break;
+                case 2: if constexpr (MA >= 2) tile(std::integral_constant<int, 2>{}, g, i0); break;
+                case 3: if constexpr (MA >= 3) tile(std::integral_constant<int, 3>{}, g, i0); break;
+                default: if constexpr (MA >= 4) tile(std::integral_constant<int, 4>{}, g, i0); break;
+            }
+}
+
+// Rows of x a decode tile takes at once: AVX2's 16 vector registers hold q4_1's 8 lane accumulators for
+// one row, AVX-512's 32 for two.
+template <class D>
+constexpr int kRows8DecodeQ4_0 = D::kVnni ? 4 : 2;
+template <class D>
+constexpr int kRows8DecodeQ4_1 = D::kVnni ? 2 : 1;
+
+template <class D>
+void gemm_rows8_q4_0(const GemmArgs& p) {
+    const std::vector<int32_t> asum = q8_0_block_sums<D>(p);
+    rows8_by_groups<kRows8DecodeQ4_0<D>>(p, [&](auto ma, int64_t g, int64_t i0) {
+        rows8_q4_0_tile<D, decltype(ma)::value>(p, g, i0, asum.data());
+    });
+}
+
+template <class D>
+void gemm_rows8_q4_1(const GemmArgs& p) {
+    rows8_by_groups<kRows8DecodeQ4_1<D>>(p, [&](auto ma, int64_t g, int64_t i0) {
+        rows8_q4_1_tile<D, decltype(ma)::value>(p, g, i0);
+    });
+}
+
+}  // namespace
+}  // namespace lowbit
