@@ -1,7 +1,9 @@
 """The rows8 layout (csrc/core/rows8.h, lowbit.RepackedTensor): its bytes against a numpy statement of
-the layout, the round trip for every block type, and matmul on it equal, bit for bit, to matmul on GGUF's
-rows for every type (the types without a rows8 kernel unpack per call), every ISA and thread count;
-the model repacking at load gives the logits it gave without.
+the layout, the round trip for every block type, and matmul on it for every type, ISA and thread count:
+bit for bit equal to matmul on GGUF's rows for q4_0 / q4_1 (llama.cpp's orders) and for the types without
+a rows8 kernel (they unpack per call), within test_matmul's float-rounding bound of the exact model for
+the K-quant kernels (lowbit's own order, like their row-major kernels); the model repacking at load gives
+the logits it gave without (K-quants: to float rounding).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ INFO = {t["name"]: t for t in lowbit.types()}
 BLOCK_TYPES = [t["name"] for t in lowbit.types() if t["is_quantized"] and not t["is_activation"]]
 ISAS = lowbit.cpu_info()["supported"]
 KERNEL_TYPES = sorted(lowbit.ops.rows8_kernel_types())
+EXACT_TYPES = {"q4_0", "q4_1", "q8_0"}  # rows8 kernels in ggml's order: the row-major kernels' bits
 
 # Each block struct's fields in order (csrc/core/blocks.h): 2 = a 2-byte value, else a byte array.
 FIELDS = {"q4_0": [2, 16], "q4_1": [2, 2, 16], "q5_0": [2, 4, 16], "q5_1": [2, 2, 4, 16], "q8_0": [2, 32],
@@ -73,15 +76,26 @@ SHAPES = [(1, 8, 1), (1, 40, 3), (2, 24, 7), (3, 136, 1), (4, 16, 2), (5, 56, 5)
 @pytest.mark.parametrize("qtype", KERNEL_TYPES)
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("m,n,blocks", SHAPES)
-def test_rows8_kernels_equal_the_row_major_kernels(qtype, isa, m, n, blocks):
+def test_rows8_kernels(qtype, isa, m, n, blocks):
+    """q4_0 / q4_1: the row-major kernels' bits; K-quants: the exact model's value to float rounding,
+    and the same result at every thread count."""
+    from test_matmul import RTOL, model
+
     k = blocks * INFO[qtype]["block_size"]
     W = _weights(qtype, n, k, seed=m)
     x = make_input("normal", m, k, seed=m + 1)
     r8 = _core.repack_rows8(W.data, qtype, n, k)
+    first = None
     for threads in (1, 2, 3):
-        want = _core.matmul(x, W.data, qtype, n, k, threads, isa)
         got = _core.matmul(x, r8, qtype, n, k, threads, isa, "rows8")
-        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+        if qtype in EXACT_TYPES:
+            want = _core.matmul(x, W.data, qtype, n, k, threads, isa)
+            np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+        first = got if first is None else first
+        np.testing.assert_array_equal(got.view(np.uint32), first.view(np.uint32))
+    if qtype not in EXACT_TYPES:
+        ref, bound = model(x, W)
+        assert np.all(np.abs(first - ref) <= RTOL * bound + 1e-30), np.max(np.abs(first - ref) / bound)
 
 
 @pytest.mark.parametrize("qtype", [t for t in BLOCK_TYPES if t not in KERNEL_TYPES])
@@ -143,7 +157,7 @@ def test_bad_input():
 def _tiny_model(path, qtype):
     """A 2-layer llama whose matrices are all `qtype`, with the output tied to the embedding."""
     rng = np.random.default_rng(0)
-    d, ff, vocab, heads = 64, 96, 80, 4
+    d, ff, vocab, heads = (64, 96, 80, 4) if INFO[qtype]["block_size"] == 32 else (256, 512, 80, 8)
     md = {"general.architecture": "llama", "llama.block_count": 2, "llama.context_length": 64,
           "llama.embedding_length": d, "llama.feed_forward_length": ff, "llama.attention.head_count": heads,
           "llama.attention.head_count_kv": 2, "llama.vocab_size": vocab,
@@ -153,7 +167,8 @@ def _tiny_model(path, qtype):
     for i in range(2):
         p = f"blk.{i}."
         tensors += [(p + "attn_norm.weight", np.ones(d, np.float32)), (p + "ffn_norm.weight", np.ones(d, np.float32)),
-                    (p + "attn_q.weight", q((d, d))), (p + "attn_k.weight", q((32, d))), (p + "attn_v.weight", q((32, d))),
+                    (p + "attn_q.weight", q((d, d))), (p + "attn_k.weight", q((2 * d // heads, d))),
+                    (p + "attn_v.weight", q((2 * d // heads, d))),
                     (p + "attn_output.weight", q((d, d))), (p + "ffn_gate.weight", q((ff, d))),
                     (p + "ffn_up.weight", q((ff, d))), (p + "ffn_down.weight", q((d, ff)))]
     write_gguf(path, md, tensors)
@@ -177,4 +192,12 @@ def test_model_repacked_at_load_gives_the_same_logits(tmp_path, qtype, fused):
         out = [m.forward(tokens, 0, cache, logits_from=0)]
         out += [m.forward([int(t)], 19 + i, cache) for i, t in enumerate(tokens[:3])]  # decode steps
         logits[repack] = np.concatenate(out)
-    np.testing.assert_array_equal(logits[True].view(np.uint32), logits[False].view(np.uint32))
+    if qtype in EXACT_TYPES:
+        np.testing.assert_array_equal(logits[True].view(np.uint32), logits[False].view(np.uint32))
+    else:
+        # A rounding difference can move an activation across a q8_K step of the next matmul's input, and
+        # that step then reaches every later logit through the cache (seen on this random model: 0.04% and
+        # 0.8% relative difference for q4_K / q5_K); a wrong block or scale would be off by far more.
+        diff = np.linalg.norm(logits[True] - logits[False]) / np.linalg.norm(logits[False])
+        assert diff < 0.03, diff
+        assert np.mean(logits[True].argmax(1) == logits[False].argmax(1)) >= 0.9

@@ -13,7 +13,6 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 #include "blocks.h"
 #include "quantize_rows.h"
@@ -136,24 +135,6 @@ Tiling choose_tiling(int64_t m, int64_t n, int threads) {
     return {slabs, kColumnUnit, slabs * per_slab};
 }
 
-// rows8 weights of a type and ISA without a rows8 kernel: each 64-row stretch of the slice is unpacked to
-// row-major rows (a thread's own buffer) and multiplied by the row-major kernel, so the results are that
-// kernel's by construction, at the cost of a copy of the weights per call.
-void gemm_rows8_by_unpacking(const GemmArgs& p, QType t, gemm_fn gemm) {
-    constexpr int64_t kChunk = 64;
-    thread_local std::vector<uint8_t> rows;
-    rows.resize(static_cast<size_t>(kChunk * p.w_row_bytes));
-    for (int64_t j = 0; j < p.n; j += kChunk) {
-        const int64_t nj = std::min(kChunk, p.n - j);
-        unpack_rows8(t, static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes, rows.data(), nj, p.k, 1);
-        GemmArgs q = p;
-        q.n = nj;
-        q.w = rows.data();
-        q.c = p.c + j;
-        gemm(q);
-    }
-}
-
 }  // namespace
 
 void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QType t, float* y, int threads, Isa isa,
@@ -231,7 +212,7 @@ void matmul(const float* x, int64_t m, int64_t k, const void* w, int64_t n, QTyp
             else if (gemm8)
                 gemm8(q);
             else
-                gemm_rows8_by_unpacking(q, t, gemm);
+                gemm_rows8_unpacked(q, t, gemm);
             u = slab * per_slab + last;
         }
     });

@@ -2,6 +2,7 @@
 // that is the spec the SIMD kernels read.
 #include "rows8.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -158,6 +159,21 @@ void unpack_rows8_rows(QType t, const void* src, int64_t n, int64_t k, const int
             move_group_block<false>(f, rows, const_cast<uint8_t*>(in + g * kRows8 * rb + b * kRows8 * bs));
             std::memcpy(out + i * rb + b * bs, rows[id % kRows8], static_cast<size_t>(bs));
         }
+    }
+}
+
+void gemm_rows8_unpacked(const GemmArgs& p, QType t, gemm_fn gemm) {
+    constexpr int64_t kChunk = 64;
+    thread_local std::vector<uint8_t> rows;
+    rows.resize(static_cast<size_t>(kChunk * p.w_row_bytes));
+    for (int64_t j = 0; j < p.n; j += kChunk) {
+        const int64_t nj = std::min(kChunk, p.n - j);
+        unpack_rows8(t, static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes, rows.data(), nj, p.k, 1);
+        GemmArgs q = p;
+        q.n = nj;
+        q.w = rows.data();
+        q.c = p.c + j;
+        gemm(q);
     }
 }
 

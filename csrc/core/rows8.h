@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels.h"
 #include "types.h"
 
 namespace lowbit {
@@ -32,5 +33,11 @@ void unpack_rows8(QType t, const void* src, void* dst, int64_t n, int64_t k, int
 // Rows ids[0..count) of a rows8 matrix of n rows, unpacked to count row-major rows at dst (embedding
 // lookups). Throws std::invalid_argument for an id outside [0, n).
 void unpack_rows8_rows(QType t, const void* src, int64_t n, int64_t k, const int64_t* ids, int64_t count, void* dst);
+
+// A gemm over rows8 weights by the row-major kernel `gemm`: each 64-row stretch of the slice is unpacked
+// into the calling thread's buffer first, so the results are that kernel's by construction, at the cost
+// of a copy of the weights per call. The rows8 slot of types and ISAs without a rows8 kernel, and of
+// the K-quants at many rows of x (their panel kernels are the faster there).
+void gemm_rows8_unpacked(const GemmArgs& p, QType t, gemm_fn gemm);
 
 }  // namespace lowbit

@@ -38,6 +38,8 @@ void gemm_ggml_order_q8_0(const GemmArgs& p);
 // q4_0 / q4_1 on the rows8 layout, the same bits (matmul_rows8.h, instances in matmul_rows8.cpp).
 void gemm_rows8_q4_0(const GemmArgs& p);
 void gemm_rows8_q4_1(const GemmArgs& p);
+void gemm_rows8_q4_k(const GemmArgs& p);
+void gemm_rows8_q5_k(const GemmArgs& p);
 
 // matmul's activation quantization, with the a_ds pairs (matmul_act.cpp).
 bool quantize_act_q8_0(const float* x, void* y, float* ds, int64_t k);

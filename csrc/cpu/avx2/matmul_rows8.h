@@ -43,16 +43,18 @@ inline __m256i bcast_dword(const int8_t* qs, int i) {
 // DRAM's latency, and the hardware prefetcher did not make up for it on this one stream: q4_0 28672 x
 // 4096 m = 4 from DRAM took 8.2 ms where the same tile in cache would take 3.7. Prefetching the block a
 // page ahead: 4.6 ms. One row of x keeps so many loads in flight by itself that the prefetches only
-// cost (m = 1: 1.87 -> 2.2 ms), and a second pass over a group (more rows than a tile) finds it in L1.
-template <int MA>
-inline void rows8_prefetch(const uint8_t* blk, int64_t bytes) {
-    if constexpr (MA > 1)
-        for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + 4096 + o), _MM_HINT_T0);
+// cost (m = 1: 1.87 -> 2.2 ms), and passes after the first over a group (more rows of x than a tile
+// takes) find it in L1: only the first pass of a call with several rows prefetches. A compile-time
+// switch (kOn): under a run-time flag GCC dropped the prefetches from the AVX-512 build altogether.
+template <bool kOn, int64_t kBytes>
+inline void rows8_prefetch(const uint8_t* blk) {
+    if constexpr (kOn)
+        LOWBIT_UNROLL for (int64_t o = 0; o < kBytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(blk + 4096 + o), _MM_HINT_T0);
 }
 
 // q4_0, group g (rows 8g..8g+7) against rows i0..i0+MA-1 of x: llama.cpp's repacked order, one float
 // accumulator per output (q4_0_repacked_tile's arithmetic). asum: x's block sums (q8_0_block_sums).
-template <class D, int MA>
+template <class D, int MA, bool kPrefetch>
 void rows8_q4_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* asum) {
     constexpr int64_t kBlock = 8 * sizeof(block_q4_0);
     const int64_t nb = p.k / 32;
@@ -62,7 +64,7 @@ void rows8_q4_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* as
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = grp + b * kBlock;
-        rows8_prefetch<MA>(blk, kBlock);
+        rows8_prefetch<kPrefetch, kBlock>(blk);
         __m256i s0[MA], s1[MA];  // two chains per row of x
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) s0[i] = s1[i] = _mm256_setzero_si256();
         LOWBIT_UNROLL for (int c = 0; c < 4; ++c) {
@@ -84,7 +86,7 @@ void rows8_q4_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* as
 // q4_1, group g against rows i0..i0+MA-1: ggml's vec_dot order, lane l of each output in register l
 // (8 rows in its lanes), pairwise lane sums at the end, the min terms added last
 // (vec_dot_transposed_tile's arithmetic).
-template <class D, int MA>
+template <class D, int MA, bool kPrefetch>
 void rows8_q4_1_tile(const GemmArgs& p, int64_t g, int64_t i0) {
     constexpr int64_t kBlock = 8 * sizeof(block_q4_1);
     const int64_t nb = p.k / 32;
@@ -97,7 +99,7 @@ void rows8_q4_1_tile(const GemmArgs& p, int64_t g, int64_t i0) {
     }
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = grp + b * kBlock;
-        rows8_prefetch<MA>(blk, kBlock);
+        rows8_prefetch<kPrefetch, kBlock>(blk);
         const __m256 d8 = rows8_f16x8(blk), m8 = rows8_f16x8(blk + 16);
         __m256 dd[MA];
         LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
@@ -127,13 +129,23 @@ void rows8_q4_1_tile(const GemmArgs& p, int64_t g, int64_t i0) {
 template <int MA, class Tile>
 void rows8_by_groups(const GemmArgs& p, Tile tile) {
     static_assert(MA >= 1 && MA <= 4, "decode tiles take 1 to 4 rows of x");
+    using On = std::true_type;
+    using Off = std::false_type;
     for (int64_t g = 0; g < p.n / 8; ++g)
-        for (int64_t i0 = 0; i0 < p.m; i0 += MA) switch (std::min<int64_t>(MA, p.m - i0)) {
-                case 1: tile(std::integral_constant<int, 1>{}, g, i0); break;
-                case 2: if constexpr (MA >= 2) tile(std::integral_constant<int, 2>{}, g, i0); break;
-                case 3: if constexpr (MA >= 3) tile(std::integral_constant<int, 3>{}, g, i0); break;
-                default: if constexpr (MA >= 4) tile(std::integral_constant<int, 4>{}, g, i0); break;
+        for (int64_t i0 = 0; i0 < p.m; i0 += MA) {
+            const int64_t ma = std::min<int64_t>(MA, p.m - i0);
+            if (i0 == 0 && p.m > 1) {  // the first of several passes: prefetch (rows8_prefetch)
+                if (ma == 1) tile(std::integral_constant<int, 1>{}, On{}, g, i0);
+                if constexpr (MA >= 2) if (ma == 2) tile(std::integral_constant<int, 2>{}, On{}, g, i0);
+                if constexpr (MA >= 3) if (ma == 3) tile(std::integral_constant<int, 3>{}, On{}, g, i0);
+                if constexpr (MA >= 4) if (ma == 4) tile(std::integral_constant<int, 4>{}, On{}, g, i0);
+            } else {
+                if (ma == 1) tile(std::integral_constant<int, 1>{}, Off{}, g, i0);
+                if constexpr (MA >= 2) if (ma == 2) tile(std::integral_constant<int, 2>{}, Off{}, g, i0);
+                if constexpr (MA >= 3) if (ma == 3) tile(std::integral_constant<int, 3>{}, Off{}, g, i0);
+                if constexpr (MA >= 4) if (ma == 4) tile(std::integral_constant<int, 4>{}, Off{}, g, i0);
             }
+        }
 }
 
 // Rows of x a decode tile takes at once: AVX2's 16 vector registers hold q4_1's 8 lane accumulators for
@@ -146,15 +158,15 @@ constexpr int kRows8DecodeQ4_1 = D::kVnni ? 2 : 1;
 template <class D>
 void gemm_rows8_q4_0(const GemmArgs& p) {
     const std::vector<int32_t> asum = q8_0_block_sums<D>(p);
-    rows8_by_groups<kRows8DecodeQ4_0<D>>(p, [&](auto ma, int64_t g, int64_t i0) {
-        rows8_q4_0_tile<D, decltype(ma)::value>(p, g, i0, asum.data());
+    rows8_by_groups<kRows8DecodeQ4_0<D>>(p, [&](auto ma, auto pf, int64_t g, int64_t i0) {
+        rows8_q4_0_tile<D, decltype(ma)::value, decltype(pf)::value>(p, g, i0, asum.data());
     });
 }
 
 template <class D>
 void gemm_rows8_q4_1(const GemmArgs& p) {
-    rows8_by_groups<kRows8DecodeQ4_1<D>>(p, [&](auto ma, int64_t g, int64_t i0) {
-        rows8_q4_1_tile<D, decltype(ma)::value>(p, g, i0);
+    rows8_by_groups<kRows8DecodeQ4_1<D>>(p, [&](auto ma, auto pf, int64_t g, int64_t i0) {
+        rows8_q4_1_tile<D, decltype(ma)::value, decltype(pf)::value>(p, g, i0);
     });
 }
 
