@@ -5,6 +5,9 @@ the last-level cache, also the fraction of the read bandwidth measured by a STRE
     python -m pytest bench/test_bench_matmul.py -q        (LOWBIT_BENCH_FULL=1 for every shape)
 
 Reported: weight GB/s for m = 1 (bytes of W / time), GFLOP/s for larger m (2*m*n*k / time).
+The types with a rows8 kernel (lowbit.ops.rows8_kernel_types(): q4_0, q4_1, q4_K, q5_K, iq4_xs) run
+twice, on GGUF's rows and on the rows8 layout a model repacks them into at load (lowbit.RepackedTensor);
+ggml runs its plain layout both times.
 """
 
 from __future__ import annotations
@@ -42,6 +45,11 @@ def _quantized(qtype, n, k):
     return lowbit.quantize(_weights(n, k), qtype)
 
 
+@functools.lru_cache(maxsize=1)
+def _repacked(qtype, n, k):
+    return _quantized(qtype, n, k).to("cpu", layout="rows8")
+
+
 def _read_bw(threads):
     return lowbit._core.read_bandwidth(1 << 30, threads, 3)
 
@@ -54,19 +62,23 @@ def _cases():
             for qtype in TYPES:
                 if k % lowbit.type_info(qtype)["block_size"]:
                     continue  # K-quants need rows of 256: SmolLM2's 576 takes q4_0..q8_0, f16 (as llama.cpp falls back)
-                for threads in (1, 2):
-                    yield pytest.param(qtype, n, k, m, threads, id=f"{qtype}-{n}x{k}-m{m}-t{threads}")
+                layouts = ["gguf", "rows8"] if qtype in lowbit.ops.rows8_kernel_types() and n % 8 == 0 else ["gguf"]
+                for layout in layouts:
+                    for threads in (1, 2):
+                        yield pytest.param(qtype, n, k, m, threads, layout,
+                                           id=f"{qtype}-{n}x{k}-m{m}-t{threads}" + ("-rows8" if layout == "rows8" else ""))
 
 
-@pytest.mark.parametrize("qtype,n,k,m,threads", list(_cases()))
-def test_matmul(benchmark, qtype, n, k, m, threads):
-    qt = _quantized(qtype, n, k)
+@pytest.mark.parametrize("qtype,n,k,m,threads,layout", list(_cases()))
+def test_matmul(benchmark, qtype, n, k, m, threads, layout):
+    plain = _quantized(qtype, n, k)
+    qt = _repacked(qtype, n, k) if layout == "rows8" else plain
     x = np.random.default_rng(m).standard_normal((m, k)).astype(np.float32)
     rounds = 50 if m == 1 else 5
     benchmark.group = f"matmul-m{m}-t{threads}"
     benchmark.pedantic(lambda: lowbit.matmul(x, qt, threads=threads), rounds=rounds, warmup_rounds=2)
     t = benchmark.stats.stats.min
-    res = {"bench": f"matmul m={m}", "type": qtype, "shape": f"{n}x{k}", "threads": threads}
+    res = {"bench": f"matmul m={m}", "type": qtype, "layout": layout, "shape": f"{n}x{k}", "threads": threads}
     flops = 2.0 * m * n * k
     # for m = 1 on matrices larger than the LLC, the STREAM-like read takes turns too (its best of the
     # turns: the VM's bandwidth swings by a third between minutes, so one early measurement misjudged
@@ -82,7 +94,7 @@ def test_matmul(benchmark, qtype, n, k, m, threads):
                 t = min(t, best_time(lambda: lowbit.matmul(x, qt, threads=threads), rounds=rounds))
                 if streams:
                     bw = max(bw, _read_bw(threads))
-            g = ggml_matmul.GgmlMatmul(lowbit.type_info(qtype)["gguf_id"], qt.data.reshape(n, -1), n, k, m, threads)
+            g = ggml_matmul.GgmlMatmul(lowbit.type_info(qtype)["gguf_id"], plain.data.reshape(n, -1), n, k, m, threads)
             g.set_x(x)
             tg = min(tg, best_time(g.compute, rounds=rounds))
             g.close()
@@ -96,7 +108,7 @@ def test_matmul(benchmark, qtype, n, k, m, threads):
             res["ggml_GBps"] = qt.nbytes / tg / 1e9
         res["vs_ggml"] = tg / t
     if n * k <= 4096 * 4096 and threads == 2:
-        tn = best_time(lambda: x @ lowbit.dequantize(qt).T, rounds=3)
+        tn = best_time(lambda: x @ lowbit.dequantize(plain).T, rounds=3)
         res["vs_numpy_deq_matmul"] = tn / t
         time.sleep(0.3)  # OpenBLAS workers busy-wait after a call; keep them off the next measurement
     if streams:

@@ -40,6 +40,7 @@ void gemm_rows8_q4_0(const GemmArgs& p);
 void gemm_rows8_q4_1(const GemmArgs& p);
 void gemm_rows8_q4_k(const GemmArgs& p);
 void gemm_rows8_q5_k(const GemmArgs& p);
+void gemm_rows8_iq4_xs(const GemmArgs& p);
 
 // matmul's activation quantization, with the a_ds pairs (matmul_act.cpp).
 bool quantize_act_q8_0(const float* x, void* y, float* ds, int64_t k);

@@ -8,5 +8,6 @@ namespace lowbit::avx2 {
 
 void gemm_rows8_q4_k(const GemmArgs& p) { lowbit::gemm_rows8_q45_k<DotAvx2, false>(p); }
 void gemm_rows8_q5_k(const GemmArgs& p) { lowbit::gemm_rows8_q45_k<DotAvx2, true>(p); }
+void gemm_rows8_iq4_xs(const GemmArgs& p) { lowbit::gemm_rows8_iq4_xs<DotAvx2>(p); }
 
 }  // namespace lowbit::avx2

@@ -124,8 +124,91 @@ void rows8_q45_k_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* m
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + 8 * g, acc[i]);
 }
 
+// x's -128 * bsum_j per sub-block of 32 (bsum_j = bsums[2j] + bsums[2j+1]): the seed of iq4_xs's
+// sub-block dots, whose levels are the table values + 128 (unsigned, for vpdpbusd). (m, nsb, 8).
+template <class D>
+std::vector<int32_t> q8_k_seeds_128(const GemmArgs& p) {
+    const int64_t nsb = p.k / QK_K;
+    std::vector<int32_t> out(static_cast<size_t>(p.m * nsb * 8));
+    for (int64_t i = 0; i < p.m; ++i) {
+        const auto* a = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
+        for (int64_t b = 0; b < nsb; ++b)
+            for (int j = 0; j < 8; ++j) out[(i * nsb + b) * 8 + j] = -128 * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+    }
+    return out;
+}
+
+// iq4_xs, group g against rows i0..i0+MA-1. Fields: d[8], scales_h[8] (u16), one scales_l chunk, then 32 qs
+// chunks: chunk 4j + u holds the bytes of values 32j + 4u.. (low nibbles) and 32j + 16 + 4u.. (high) of
+// sub-block j, whose scale is ls_j - 32 with ls_j = bits 4j.. of scales_l | bits 2j.. of scales_h << 4.
+// With VNNI the levels are the iq4 table + 128 (vpdpbusd's unsigned side) and the sub-block dots are
+// seeded with -128 * the sub-block's activation sum; AVX2's maddubs would saturate on those (241 x 127
+// x 2 > 32767), so there the signed levels go in as |kv| against sign(a, kv). Both exact:
+// sum_j (ls_j - 32) * kv . a per row in int32.
+template <class D, int MA, bool kPrefetch>
+void rows8_iq4_xs_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* seeds) {
+    constexpr int64_t kBlock = 8 * sizeof(block_iq4_xs);
+    constexpr int64_t kQs = 8 * offsetof(block_iq4_xs, qs), kSl = 8 * offsetof(block_iq4_xs, scales_l);
+    const int64_t nsb = p.k / QK_K;
+    const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
+    const block_q8_K* a[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+        a[i] = reinterpret_cast<const block_q8_K*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
+    const __m256i table = D::kVnni ? _mm256_add_epi8(iq4_table(), _mm256_set1_epi8(static_cast<char>(0x80))) : iq4_table();
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256 acc[MA];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nsb; ++b) {
+        const uint8_t* blk = grp + b * kBlock;
+        rows8_prefetch<kPrefetch, kBlock>(blk);
+        const __m256i sl = load_chunk(blk + kSl);
+        const __m256i sh = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
+        __m256i isum[MA];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) isum[i] = _mm256_setzero_si256();
+        LOWBIT_UNROLL for (int j = 0; j < 8; ++j) {
+            __m256i s[MA][2];  // two chains per sub-block, the first seeded
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+                s[i][0] = D::kVnni ? _mm256_set1_epi32(seeds[((i0 + i) * nsb + b) * 8 + j]) : _mm256_setzero_si256();
+                s[i][1] = _mm256_setzero_si256();
+            }
+            LOWBIT_UNROLL for (int u = 0; u < 4; ++u) {
+                const __m256i c = load_chunk(blk + kQs + 32 * (4 * j + u));
+                const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(c, low));
+                const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(c, 4), low));
+                LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+                    const __m256i xl = bcast_dword(a[i][b].qs, 8 * j + u), xh = bcast_dword(a[i][b].qs, 8 * j + 4 + u);
+                    if constexpr (D::kVnni) {
+                        s[i][0] = D::dot4_add(s[i][0], lo, xl);
+                        s[i][1] = D::dot4_add(s[i][1], hi, xh);
+                    } else {
+                        s[i][0] = D::dot4_add(s[i][0], _mm256_abs_epi8(lo), _mm256_sign_epi8(xl, lo));
+                        s[i][1] = D::dot4_add(s[i][1], _mm256_abs_epi8(hi), _mm256_sign_epi8(xh, hi));
+                    }
+                }
+            }
+            const __m256i ls = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(sl, 4 * j), _mm256_set1_epi32(0xF)),
+                                               _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(sh, 2 * j), _mm256_set1_epi32(3)), 4));
+            const __m256i sc = _mm256_sub_epi32(ls, _mm256_set1_epi32(32));
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+                isum[i] = _mm256_add_epi32(isum[i], _mm256_mullo_epi32(_mm256_add_epi32(s[i][0], s[i][1]), sc));
+        }
+        const __m256 d8 = rows8_f16x8(blk);
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d8, _mm256_set1_ps(a[i][b].d)), acc[i]);
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + 8 * g, acc[i]);
+}
+
 template <class D>
 constexpr int kRows8DecodeK = D::kVnni ? 4 : 1;
+
+template <class D>
+void gemm_rows8_iq4_xs(const GemmArgs& p) {
+    const std::vector<int32_t> seeds = D::kVnni ? q8_k_seeds_128<D>(p) : std::vector<int32_t>();
+    rows8_by_groups<kRows8DecodeK<D>>(p, [&](auto ma, auto pf, int64_t g, int64_t i0) {
+        rows8_iq4_xs_tile<D, decltype(ma)::value, decltype(pf)::value>(p, g, i0, seeds.data());
+    });
+}
 
 template <class D, bool kQ5>
 void gemm_rows8_q45_k(const GemmArgs& p) {

@@ -51,6 +51,8 @@ void register_matmul_avx2(KernelTable& t) {
         rows8_by_rows<avx2::gemm_rows8_q4_k, gemm_by_rows<avx2::gemv_q4_k, avx2::gemm_panels_q4_k, kPanelRows256>, QType::Q4_K>;
     t.types[static_cast<int>(QType::Q5_K)].gemm_rows8 =
         rows8_by_rows<avx2::gemm_rows8_q5_k, gemm_by_rows<avx2::gemv_q5_k, avx2::gemm_panels_q5_k, kPanelRows256>, QType::Q5_K>;
+    t.types[static_cast<int>(QType::IQ4_XS)].gemm_rows8 =
+        rows8_by_rows<avx2::gemm_rows8_iq4_xs, gemm_by_rows<avx2::gemv_iq4_xs, avx2::gemm_panels_iq4_xs, kPanelRows256>, QType::IQ4_XS>;
     set(QType::IQ4_NL, gemm_by_rows<avx2::gemv_iq4_nl, avx2::gemm_panels_iq4_nl>);
     set(QType::Q2_K, gemm_by_rows<avx2::gemv_q2_k, avx2::gemm_panels_q2_k, kPanelRows256>);
     set(QType::Q3_K, gemm_by_rows<avx2::gemv_q3_k, avx2::gemm_panels_q3_k, kPanelRows256>);

@@ -22,6 +22,7 @@ void gemm_rows8_q4_0(const GemmArgs& p);  // the rows8 layout (matmul_rows8_vnni
 void gemm_rows8_q4_1(const GemmArgs& p);
 void gemm_rows8_q4_k(const GemmArgs& p);
 void gemm_rows8_q5_k(const GemmArgs& p);
+void gemm_rows8_iq4_xs(const GemmArgs& p);
 LOWBIT_AVX512_GEMV(q5_0)
 LOWBIT_AVX512_GEMV(q5_1)
 LOWBIT_AVX512_GEMV(iq4_nl)

@@ -182,6 +182,8 @@ bool register_vnni(KernelTable& t) {
         rows8_by_rows<gemm_rows8_q4_k, gemm_by_rows<gemv_q4_k, DecQ4_K, ActQ8_K<32>>, QType::Q4_K>;
     t.types[static_cast<int>(QType::Q5_K)].gemm_rows8 =
         rows8_by_rows<gemm_rows8_q5_k, gemm_by_rows<gemv_q5_k, DecQ5_K, ActQ8_K<32>>, QType::Q5_K>;
+    t.types[static_cast<int>(QType::IQ4_XS)].gemm_rows8 =
+        rows8_by_rows<gemm_rows8_iq4_xs, gemm_by_rows<gemv_iq4_xs, DecIQ4_XS, ActQ8_K<32>>, QType::IQ4_XS>;
     return true;
 }
 

@@ -9,6 +9,7 @@ namespace lowbit::avx512 {
 
 void gemm_rows8_q4_k(const GemmArgs& p) { lowbit::gemm_rows8_q45_k<DotVnni, false>(p); }
 void gemm_rows8_q5_k(const GemmArgs& p) { lowbit::gemm_rows8_q45_k<DotVnni, true>(p); }
+void gemm_rows8_iq4_xs(const GemmArgs& p) { lowbit::gemm_rows8_iq4_xs<DotVnni>(p); }
 
 }  // namespace lowbit::avx512
 
