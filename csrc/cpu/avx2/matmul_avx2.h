@@ -38,6 +38,7 @@ void gemm_ggml_order_q8_0(const GemmArgs& p);
 // q4_0 / q4_1 on the rows8 layout, the same bits (matmul_rows8.h, instances in matmul_rows8.cpp).
 void gemm_rows8_q4_0(const GemmArgs& p);
 void gemm_rows8_q4_1(const GemmArgs& p);
+void gemm_rows8_q8_0(const GemmArgs& p);
 void gemm_rows8_q4_k(const GemmArgs& p);
 void gemm_rows8_q5_k(const GemmArgs& p);
 void gemm_rows8_iq4_xs(const GemmArgs& p);

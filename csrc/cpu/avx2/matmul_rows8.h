@@ -124,6 +124,65 @@ void rows8_q4_1_tile(const GemmArgs& p, int64_t g, int64_t i0) {
     }
 }
 
+// q8_0, group g against rows i0..i0+MA-1: ggml's vec_dot order as q4_1 (chunk l of a block is lane l of
+// its 8 outputs), no min terms. With VNNI the weights go in as w + 128 (xor 0x80, vpdpbusd's unsigned
+// side) against x's signed quants, each lane seeded with -128 x the sum of x's 4 quants it meets
+// (seeds: (m, nb, 8), q8_0_lane_seeds): sum((w + 128) a) - 128 sum(a) = sum(w a), exactly. AVX2's
+// maddubs would saturate on w + 128, so there |w| meets sign(a, w).
+template <class D, int MA, bool kPrefetch>
+void rows8_q8_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* seeds) {
+    constexpr int64_t kBlock = 8 * sizeof(block_q8_0);
+    constexpr bool kSeeded = D::kVnni && MA > 1;
+    const int64_t nb = p.k / 32;
+    const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
+    const XRows<block_q8_0, MA> x(p, i0);
+    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    __m256 acc[MA][8];
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i)
+        LOWBIT_UNROLL for (int l = 0; l < 8; ++l) acc[i][l] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = grp + b * kBlock;
+        rows8_prefetch<kPrefetch, kBlock>(blk);
+        const __m256 d8 = rows8_f16x8(blk);
+        __m256 dd[MA];
+        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) dd[i] = _mm256_mul_ps(d8, _mm256_set1_ps(x.ds[i][2 * b]));
+        LOWBIT_UNROLL for (int l = 0; l < 8; ++l) {
+            const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * l));
+            const __m256i wu = kSeeded ? _mm256_xor_si256(w, flip) : _mm256_abs_epi8(w);
+            LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+                const __m256i a = bcast_dword(x.a[i][b].qs, l);
+                const __m256i lane = kSeeded
+                    ? D::dot4_add(_mm256_set1_epi32(seeds[((i0 + i) * nb + b) * 8 + l]), wu, a)
+                    : D::dot4(wu, _mm256_sign_epi8(a, w));
+                acc[i][l] = _mm256_fmadd_ps(dd[i], _mm256_cvtepi32_ps(lane), acc[i][l]);
+            }
+        }
+    }
+    LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
+        __m256 s[4];
+        LOWBIT_UNROLL for (int l = 0; l < 4; ++l) s[l] = _mm256_add_ps(acc[i][l + 4], acc[i][l]);
+        const __m256 u0 = _mm256_add_ps(s[0], s[2]), u1 = _mm256_add_ps(s[1], s[3]);
+        _mm256_storeu_ps(p.c + (i0 + i) * p.ldc + 8 * g, _mm256_add_ps(u0, u1));
+    }
+}
+
+// -128 x the sum of each 4 quants of x (lane l of block b: quants 4l..4l+3), (m, nb, 8): rows8_q8_0_tile's seeds.
+template <class D>
+std::vector<int32_t> q8_0_lane_seeds(const GemmArgs& p) {
+    const int64_t nb = p.k / 32;
+    std::vector<int32_t> out(static_cast<size_t>(p.m * nb * 8));
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < p.m; ++i) {
+        const auto* a = reinterpret_cast<const block_q8_0*>(static_cast<const uint8_t*>(p.a) + i * p.a_row_bytes);
+        for (int64_t b = 0; b < nb; ++b) {
+            const __m256i s = D::dot4(ones8, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[b].qs)));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.data() + (i * nb + b) * 8),
+                                _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7)));
+        }
+    }
+    return out;
+}
+
 // Each group meets the rows of x up to MA at a time (the last pass takes what is left) while its ~8
 // row-lengths of bytes sit in L1.
 template <int MA, class Tile>
@@ -153,7 +212,7 @@ void rows8_by_groups(const GemmArgs& p, Tile tile) {
 template <class D>
 constexpr int kRows8DecodeQ4_0 = D::kVnni ? 4 : 2;
 template <class D>
-constexpr int kRows8DecodeQ4_1 = D::kVnni ? 2 : 1;
+constexpr int kRows8DecodeQ4_1 = D::kVnni ? 2 : 1;  // q8_0's tile too
 
 template <class D>
 void gemm_rows8_q4_0(const GemmArgs& p) {
@@ -167,6 +226,20 @@ template <class D>
 void gemm_rows8_q4_1(const GemmArgs& p) {
     rows8_by_groups<kRows8DecodeQ4_1<D>>(p, [&](auto ma, auto pf, int64_t g, int64_t i0) {
         rows8_q4_1_tile<D, decltype(ma)::value, decltype(pf)::value>(p, g, i0);
+    });
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+template <class D>
+void gemm_rows8_q8_0(const GemmArgs& p) {
+    const std::vector<int32_t> seeds = D::kVnni ? q8_0_lane_seeds<D>(p) : std::vector<int32_t>();
+    rows8_by_groups<kRows8DecodeQ4_1<D>>(p, [&](auto ma, auto pf, int64_t g, int64_t i0) {
+        rows8_q8_0_tile<D, decltype(ma)::value, decltype(pf)::value>(p, g, i0, seeds.data());
     });
 }
 

@@ -47,6 +47,7 @@ void register_matmul_avx2(KernelTable& t) {
     set(QType::Q8_0, avx2::gemm_ggml_order_q8_0);
     t.types[static_cast<int>(QType::Q4_0)].gemm_rows8 = avx2::gemm_rows8_q4_0;
     t.types[static_cast<int>(QType::Q4_1)].gemm_rows8 = avx2::gemm_rows8_q4_1;
+    t.types[static_cast<int>(QType::Q8_0)].gemm_rows8 = avx2::gemm_rows8_q8_0;
     t.types[static_cast<int>(QType::Q4_K)].gemm_rows8 =
         rows8_by_rows<avx2::gemm_rows8_q4_k, gemm_by_rows<avx2::gemv_q4_k, avx2::gemm_panels_q4_k, kPanelRows256>, QType::Q4_K>;
     t.types[static_cast<int>(QType::Q5_K)].gemm_rows8 =

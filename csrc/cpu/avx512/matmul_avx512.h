@@ -20,6 +20,7 @@ void gemm_ggml_order_q4_1(const GemmArgs& p);  // ggml's summation order, every 
 void gemm_ggml_order_q8_0(const GemmArgs& p);
 void gemm_rows8_q4_0(const GemmArgs& p);  // the rows8 layout (matmul_rows8_vnni.cpp)
 void gemm_rows8_q4_1(const GemmArgs& p);
+void gemm_rows8_q8_0(const GemmArgs& p);
 void gemm_rows8_q4_k(const GemmArgs& p);
 void gemm_rows8_q5_k(const GemmArgs& p);
 void gemm_rows8_iq4_xs(const GemmArgs& p);

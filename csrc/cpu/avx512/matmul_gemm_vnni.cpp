@@ -178,6 +178,7 @@ bool register_vnni(KernelTable& t) {
     set(QType::IQ4_XS, gemm_by_rows<gemv_iq4_xs, DecIQ4_XS, ActQ8_K<32>>);
     t.types[static_cast<int>(QType::Q4_0)].gemm_rows8 = gemm_rows8_q4_0;
     t.types[static_cast<int>(QType::Q4_1)].gemm_rows8 = gemm_rows8_q4_1;
+    t.types[static_cast<int>(QType::Q8_0)].gemm_rows8 = gemm_rows8_q8_0;
     t.types[static_cast<int>(QType::Q4_K)].gemm_rows8 =
         rows8_by_rows<gemm_rows8_q4_k, gemm_by_rows<gemv_q4_k, DecQ4_K, ActQ8_K<32>>, QType::Q4_K>;
     t.types[static_cast<int>(QType::Q5_K)].gemm_rows8 =

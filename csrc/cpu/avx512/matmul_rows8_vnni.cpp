@@ -9,6 +9,7 @@ namespace lowbit::avx512 {
 
 void gemm_rows8_q4_0(const GemmArgs& p) { lowbit::gemm_rows8_q4_0<DotVnni>(p); }
 void gemm_rows8_q4_1(const GemmArgs& p) { lowbit::gemm_rows8_q4_1<DotVnni>(p); }
+void gemm_rows8_q8_0(const GemmArgs& p) { lowbit::gemm_rows8_q8_0<DotVnni>(p); }
 
 }  // namespace lowbit::avx512
 
