@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from lowbit.io import open_gguf
+from lowbit.io import StringArray, open_gguf
 from lowbit.io.safetensors import SafetensorsEntry, write_safetensors
 
 # general.* keys the converter derives from the model card / directory name, not from the model
@@ -75,6 +75,8 @@ def _is_tool_key(key: str) -> bool:
 
 
 def _value(v):
+    if isinstance(v, StringArray):  # long string arrays of an opened file
+        v = v.tolist()
     if isinstance(v, list) and len(v) > 8:
         return {"len": len(v), "sha256": hashlib.sha256(json.dumps(v, ensure_ascii=False).encode()).hexdigest()}
     return v

@@ -573,6 +573,39 @@ def test_non_utf8_strings(tmp_path, entries, match):
     rejects(tmp_path, build(kvs, tensors, DATA), match)
 
 
+def test_long_string_arrays_are_checked_and_read_lazily(tmp_path):
+    """Arrays of 256+ strings stay offsets into the map (StringArray), validated at open like any string."""
+    words = [f"w{i}-ü" for i in range(300)]
+    arr = lambda items: U32(VT.STRING) + U64(len(items)) + b"".join(s(w) for w in items)  # noqa: E731
+    path = tmp_path / "ok.gguf"
+    path.write_bytes(build([kv("t", VT.ARRAY, arr(words))], [tinfo(b"w", [8])], DATA))
+    with open_gguf(path) as f:
+        v = f.metadata["t"]
+        assert isinstance(v, lowbit.io.StringArray) and f.typed_metadata["t"].value is v
+        assert len(v) == 300 and v[0] == "w0-ü" and v[-1] == "w299-ü" and v[10:13] == words[10:13]
+        assert v == words and words == v and v.tolist() == words and list(v) == words and v != words[:-1]
+    bad = [w.encode() for w in words]
+    bad[299] = b"\xc3("
+    rejects(tmp_path, build([kv("t", VT.ARRAY, U32(VT.STRING) + U64(300) + b"".join(s(w) for w in bad))],
+                            [tinfo(b"w", [8])], DATA), r"value of 't'\[299\] .* not valid UTF-8")
+    whole = build([kv("t", VT.ARRAY, arr(words))], [], b"")
+    rejects(tmp_path, whole[:len(whole) - 40], r"truncated: .*value of 't'\[29\d\]")
+
+
+@pytest.mark.slow
+@needs_smollm2
+def test_smollm2_vocabulary_is_not_held_as_python_strings():
+    """Opening SmolLM2 keeps its 49k tokens and 49k merges as offsets: a few MB of Python objects at most."""
+    tracemalloc.start()
+    try:
+        with open_gguf(SMOLLM2) as f:
+            cur, _ = tracemalloc.get_traced_memory()
+            assert len(f.metadata["tokenizer.ggml.merges"]) == 48900
+    finally:
+        tracemalloc.stop()
+    assert cur < 3 << 20, cur
+
+
 def test_bool_other_than_0_or_1(tmp_path):
     rejects(tmp_path, build([kv("b", VT.BOOL, b"\x02")]), "bool at byte 37 is 2")
     rejects(tmp_path, build([kv("b", VT.ARRAY, U32(VT.BOOL) + U64(3) + b"\x01\x00\x07")]), "is 7, expected 0 or 1")

@@ -207,8 +207,11 @@ def _cmd_inspect(args) -> dict:
     hist = Counter(t.qtype for t in f.tensors.values())
     n_params = sum(int(__import__("math").prod(t.shape)) for t in f.tensors.values())
     n_bytes = sum(t.nbytes for t in f.tensors.values())
-    md = {k: v for k, v in f.metadata.items() if not (isinstance(v, list) and len(v) > 16)}
-    long = {k: f"[{len(v)} items]" for k, v in f.metadata.items() if isinstance(v, list) and len(v) > 16}
+    from .io.gguf import StringArray
+
+    listy = (list, StringArray)
+    md = {k: v for k, v in f.metadata.items() if not (isinstance(v, listy) and len(v) > 16)}
+    long = {k: f"[{len(v)} items]" for k, v in f.metadata.items() if isinstance(v, listy) and len(v) > 16}
     out = {"model": args.model, "version": f.version, "tensors": len(f.tensors), "params": n_params,
            "bytes": n_bytes, "bits_per_weight": 8.0 * n_bytes / max(n_params, 1), "types": dict(hist),
            "metadata": {**md, **long}}

@@ -191,7 +191,10 @@ class RepackedTensor:
         self.shape = shape
 
     @classmethod
-    def from_quantized(cls, qt: QuantizedTensor, threads: int | None = None) -> "RepackedTensor":
+    def from_quantized(cls, qt: QuantizedTensor, threads: int | None = None, done=None) -> "RepackedTensor":
+        """qt repacked. done(start, stop), when given, is called after each stretch of ~4 MB of qt's
+        bytes [start, stop) has been repacked (a model loader drops those pages of the file behind it,
+        so a large tensor's copy does not coexist with all of its mapped bytes)."""
         op = "to"
         if not isinstance(qt, QuantizedTensor):
             raise TypeError(f"[{op}] expected a QuantizedTensor, got {type(qt).__name__}")
@@ -199,8 +202,16 @@ class RepackedTensor:
             raise ValueError(f"[{op}] layout 'rows8' needs a 2-D quantized tensor with rows % 8 == 0, got "
                              f"{qt.qtype} {qt.shape}")
         n, k = qt.shape
-        data = _core.repack_rows8(np.ascontiguousarray(qt.data), qt.qtype, n, k, _check_threads(op, threads))
-        return cls(data.reshape(-1), qt.qtype, qt.shape)
+        rb = qt.nbytes // n
+        src = np.ascontiguousarray(qt.data).reshape(n, rb)
+        out = np.empty((n, rb), np.uint8)
+        step = max(8, (4 << 20) // rb // 8 * 8)  # whole groups of 8 rows
+        for r0 in range(0, n, step):
+            r1 = min(n, r0 + step)
+            out[r0:r1] = _core.repack_rows8(src[r0:r1], qt.qtype, r1 - r0, k, _check_threads(op, threads))
+            if done is not None:
+                done(r0 * rb, r1 * rb)
+        return cls(out.reshape(-1), qt.qtype, qt.shape)
 
     @property
     def nbytes(self) -> int:

@@ -37,6 +37,7 @@ import numbers
 import os
 import struct
 import mmap
+from collections.abc import Sequence
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -48,7 +49,7 @@ from .gguf_constants import gguf_constants
 
 gguf = gguf_constants()  # llama.cpp's gguf-py (PyPI "gguf"): the format's constants
 
-__all__ = ["GGUFFile", "GGUFValue", "LazyTensor", "TensorInfo", "open_gguf", "write_gguf"]
+__all__ = ["GGUFFile", "GGUFValue", "LazyTensor", "StringArray", "TensorInfo", "open_gguf", "write_gguf"]
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class GGUFValue:
 
     @property
     def is_array(self) -> bool:
-        return isinstance(self.value, (list, tuple, np.ndarray))
+        return isinstance(self.value, (list, tuple, np.ndarray, StringArray))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +163,49 @@ class TensorInfo(NamedTuple):
         return self.qtype in _type_table()
 
 
+class StringArray(Sequence):
+    """A long string array of a GGUF file's metadata (a vocabulary's tokens, its merges), kept as offsets
+    into the file's memory map and decoded when read: a 50k-token vocabulary with its merges is ~10 MB of
+    Python str objects (~40 MB for Llama-3's), which a benchmark or a perplexity run would otherwise
+    hold for nothing. Validated when the file is opened (bounds, UTF-8), read-only, compares equal to a
+    list of the same strings; tolist() gives that list."""
+
+    __slots__ = ("_map", "_starts", "_lengths")
+    __hash__ = None
+
+    def __init__(self, owner, starts: np.ndarray, lengths: np.ndarray):
+        self._map, self._starts, self._lengths = owner, starts, lengths
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        start, n = int(self._starts[i]), int(self._lengths[i])
+        return str(memoryview(self._map)[start:start + n], "utf-8")
+
+    def __iter__(self):
+        buf = memoryview(self._map)
+        for start, n in zip(self._starts.tolist(), self._lengths.tolist()):
+            yield str(buf[start:start + n], "utf-8")
+
+    def tolist(self) -> list[str]:
+        return list(self)
+
+    def __eq__(self, other):
+        if isinstance(other, (str, bytes)) or not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        return f"StringArray({len(self)} strings)"
+
+
+# Arrays of at least this many strings are read as a StringArray (shorter ones as a list).
+_LAZY_STRINGS = 256
+
+
 @functools.lru_cache(maxsize=None)
 def _ggml_types() -> dict[int, tuple[str, int, int]]:
     """GGUF type id -> (name, block size, bytes per block), lowbit's table first.
@@ -187,8 +231,9 @@ class _Reader:
     Reads stop at `limit`: the end of the file, or the header cap while the header is parsed.
     """
 
-    def __init__(self, buf: memoryview, path: str, limit: int):
+    def __init__(self, buf: memoryview, path: str, limit: int, owner=None):
         self.buf = buf
+        self.owner = owner  # what buf views (the memory map), which a StringArray keeps alive
         self.size = len(buf)
         self.limit = min(limit, self.size)
         self.pos = 0
@@ -245,6 +290,30 @@ class _Reader:
         self.pos = pos
         return out
 
+    def string_array(self, count: int, what: str) -> StringArray:
+        """count strings, checked as strings() checks them, kept as offsets into the map."""
+        buf, limit, pos, unpack = self.buf, self.limit, self.pos, _U64.unpack_from
+        starts = np.empty(count, np.uint64)
+        lengths = np.empty(count, np.uint64)
+        for i in range(count):
+            if limit - pos < 8:
+                self.pos = pos
+                self.need(8, f"length of {what}[{i}]")
+            n = unpack(buf, pos)[0]
+            pos += 8
+            if n > limit - pos:
+                self.pos = pos
+                self.need(n, f"{what}[{i}]")
+            try:
+                str(buf[pos:pos + n], "utf-8")  # validated now, decoded again when read
+            except UnicodeDecodeError as e:
+                raise GGUFError(f"[open_gguf] {self.path}: {what}[{i}] at byte {pos} is not valid "
+                                f"UTF-8 ({e.reason} at byte {pos + e.start})") from None
+            starts[i], lengths[i] = pos, n
+            pos += n
+        self.pos = pos
+        return StringArray(self.owner, starts, lengths)
+
     def numbers(self, vtype: VT, count: int, what: str) -> list:
         dt = np.dtype(_NUMERIC[vtype])
         self.need(count * dt.itemsize, what)
@@ -286,6 +355,8 @@ def _read_array(r: _Reader, what: str, depth: int) -> GGUFValue:
                f"{need} bytes, but only {r.left()} remain for the header")
     elem = VT(elem)
     if elem == VT.STRING:
+        if count >= _LAZY_STRINGS and r.owner is not None:
+            return GGUFValue(r.string_array(count, what), elem)
         return GGUFValue(r.strings(count, what), elem)
     if elem == VT.ARRAY:
         return GGUFValue([_read_array(r, f"{what}[{i}]", depth + 1) for i in range(count)], elem)
@@ -296,7 +367,7 @@ def _plain(v: GGUFValue):
     """The Python value of what the reader parsed (a copy of lists, so the two dicts share nothing)."""
     if v.type == VT.ARRAY:
         return [_plain(e) for e in v.value]
-    return list(v.value) if isinstance(v.value, list) else v.value
+    return list(v.value) if isinstance(v.value, list) else v.value  # a StringArray is read-only: shared
 
 
 def _read_header(r: _Reader) -> tuple[int, int, int]:
@@ -389,8 +460,8 @@ def _check_data_layout(r: _Reader, tensors: list[TensorInfo]):
         prev = t
 
 
-def _parse(buf: memoryview, path: str, max_header_bytes: int) -> dict:
-    r = _Reader(buf, path, max_header_bytes)
+def _parse(buf: memoryview, path: str, max_header_bytes: int, owner=None) -> dict:
+    r = _Reader(buf, path, max_header_bytes, owner)
     version, n_tensors, n_kv = _read_header(r)
     kvs = _read_metadata(r, n_kv)
     alignment = _alignment(r, kvs)
@@ -432,7 +503,7 @@ class GGUFFile:
             raise GGUFError(f"[open_gguf] {self.path}: the file is empty")
         self._map = np.memmap(self.path, dtype=np.uint8, mode="r")
         with memoryview(self._map) as buf:
-            parsed = _parse(buf, self.path, max_header_bytes)
+            parsed = _parse(buf, self.path, max_header_bytes, self._map)
         self.version: int = parsed["version"]
         self.alignment: int = parsed["alignment"]
         self.data_offset: int = parsed["data_offset"]
@@ -459,19 +530,24 @@ class GGUFFile:
         data = self._map[info.offset:info.offset + info.nbytes]
         return QuantizedTensor(data, info.qtype, info.shape)
 
-    def release(self, name: str) -> None:
-        """Drop the pages of a tensor's data from this process's memory (madvise MADV_DONTNEED on its
-        range of the map). The page cache keeps them; a later read faults them back in. Streaming
-        code calls this after each tensor so the resident size stays at one tensor, not the model."""
+    def release(self, name: str, start: int = 0, stop: int | None = None) -> None:
+        """Drop the pages of a tensor's data, or of its bytes [start, stop), from this process's memory
+        (madvise MADV_DONTNEED on that range of the map). The page cache keeps them; a later read
+        faults them back in. Streaming code calls this after each tensor (or stretch of one) so the
+        resident size stays at what is being worked on, not the model."""
         info = self._info(name, "GGUFFile.release")
+        stop = info.nbytes if stop is None else stop
+        if not 0 <= start <= stop <= info.nbytes:
+            raise ValueError(f"[GGUFFile.release] range [{start}, {stop}) is outside {name!r}'s {info.nbytes} bytes")
         mm = getattr(self._map, "_mmap", None)
         if mm is None or not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
             return
         page = mmap.PAGESIZE
-        start = info.offset - info.offset % page
-        end = min(len(self._map), info.offset + info.nbytes)
-        if end > start:
-            mm.madvise(mmap.MADV_DONTNEED, start, end - start)
+        begin = info.offset + start
+        begin -= begin % page
+        end = min(len(self._map), info.offset + stop)
+        if end > begin:
+            mm.madvise(mmap.MADV_DONTNEED, begin, end - begin)
 
     def array(self, name: str) -> np.ndarray:
         """The tensor dequantized to a new float32 array of its shape (meant for norms and small tensors)."""
@@ -568,6 +644,8 @@ def _infer(value, where: str) -> GGUFValue:
         if value.ndim != 1:
             _fail(f"{where}: arrays must be 1-D, got shape {value.shape}")
         return GGUFValue(value.tolist(), _numpy_type(value.dtype, where))
+    if isinstance(value, StringArray):
+        return GGUFValue(value, VT.STRING)
     if isinstance(value, (list, tuple)):
         return GGUFValue(list(value), _infer_element_type(value, where))
     _fail(f"{where}: cannot store a {type(value).__name__} in GGUF", TypeError)

@@ -201,9 +201,8 @@ class Weights:
         def packed(w, name):
             if type(w) is not ops.QuantizedTensor or w.qtype not in kernels or len(w.shape) != 2 or w.shape[0] % 8:
                 return w
-            r = w.to("cpu", layout="rows8")
-            if f is not None:
-                f.release(name)
+            r = ops.RepackedTensor.from_quantized(
+                w, done=None if f is None else (lambda start, stop: f.release(name, start, stop)))
             moved[0] += r.nbytes
             return r
 
