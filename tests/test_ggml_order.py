@@ -16,8 +16,8 @@ import pytest
 import lowbit
 from lowbit import _core
 
-ISAS = [i for i in ("avx2", "avx512") if i in lowbit.cpu_info()["supported"]]
-pytestmark = pytest.mark.skipif(not ISAS, reason="the ggml-order kernels are x86 SIMD kernels")
+ISAS = [i for i in ("avx2", "avx512", "neon", "neon_dotprod") if i in lowbit.cpu_info()["supported"]]
+pytestmark = pytest.mark.skipif(not ISAS, reason="the ggml-order kernels are SIMD kernels (AVX2, AVX-512, NEON)")
 f32 = np.float32
 
 

@@ -1,6 +1,13 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#if defined(LOWBIT_HAVE_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
 #include "kernels.h"
 
 namespace lowbit {
@@ -10,6 +17,8 @@ const char* isa_name(Isa isa) {
         case Isa::GENERIC: return "generic";
         case Isa::AVX2: return "avx2";
         case Isa::AVX512: return "avx512";
+        case Isa::NEON: return "neon";
+        case Isa::NEON_DOTPROD: return "neon_dotprod";
         default: return "?";
     }
 }
@@ -30,6 +39,10 @@ bool isa_compiled(Isa isa) {
 #if defined(LOWBIT_HAVE_AVX512)
         case Isa::AVX512: return true;
 #endif
+#if defined(LOWBIT_HAVE_NEON)
+        case Isa::NEON: return true;
+        case Isa::NEON_DOTPROD: return true;
+#endif
         default: return false;
     }
 }
@@ -47,6 +60,20 @@ bool isa_supported(Isa isa) {
             return isa_supported(Isa::AVX2) && __builtin_cpu_supports("avx512f") &&
                    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                    __builtin_cpu_supports("avx512dq");
+        default: return false;
+    }
+#elif defined(LOWBIT_HAVE_NEON)
+    switch (isa) {
+        case Isa::GENERIC:
+        case Isa::NEON: return true;  // Advanced SIMD is part of every AArch64 CPU
+        case Isa::NEON_DOTPROD:
+#if defined(__linux__)
+            return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#elif defined(__APPLE__)
+            return true;  // every Apple silicon CPU has SDOT
+#else
+            return false;
+#endif
         default: return false;
     }
 #else
@@ -78,6 +105,10 @@ const KernelTable* table_for(Isa isa) {
 #endif
 #if defined(LOWBIT_HAVE_AVX512)
         case Isa::AVX512: return &kernel_table_avx512();
+#endif
+#if defined(LOWBIT_HAVE_NEON)
+        case Isa::NEON: return &kernel_table_neon();
+        case Isa::NEON_DOTPROD: return &kernel_table_neon_dotprod();
 #endif
         default: return nullptr;
     }

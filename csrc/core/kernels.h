@@ -69,7 +69,9 @@ struct TypeKernels {
     quantize_act_fn quantize_act = nullptr;  // dot types only (q8_0, q8_1)
 };
 
-enum class Isa : int { GENERIC = 0, AVX2 = 1, AVX512 = 2, COUNT };
+// One list for both CPU families: dispatch walks down from the chosen level and skips what this CPU
+// cannot run, so avx512 -> avx2 -> generic on x86 and neon_dotprod -> neon -> generic on AArch64.
+enum class Isa : int { GENERIC = 0, AVX2 = 1, AVX512 = 2, NEON = 3, NEON_DOTPROD = 4, COUNT };
 constexpr int kIsaCount = static_cast<int>(Isa::COUNT);
 
 struct KernelTable {
@@ -84,9 +86,13 @@ const KernelTable& kernel_table_avx2();
 #if defined(LOWBIT_HAVE_AVX512)
 const KernelTable& kernel_table_avx512();
 #endif
+#if defined(LOWBIT_HAVE_NEON)
+const KernelTable& kernel_table_neon();
+const KernelTable& kernel_table_neon_dotprod();
+#endif
 
 const char* isa_name(Isa isa);
-// Parses "generic" / "avx2" / "avx512"; returns false for an unknown name.
+// Parses "generic" / "avx2" / "avx512" / "neon" / "neon_dotprod"; returns false for an unknown name.
 bool parse_isa(const std::string& name, Isa* out);
 bool isa_compiled(Isa isa);
 bool isa_supported(Isa isa);  // compiled in and the CPU (and OS) can run it

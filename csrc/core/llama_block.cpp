@@ -131,9 +131,10 @@ void llama_blocks(const BlockConfig& cfg, const BlockLayer* layers, int64_t firs
     float* a = v + T * nkv;
     float* g = work.data();
     float* u = g + T * cfg.n_ff;
+#if defined(LOWBIT_HAVE_AVX2)
     auto silu = simd ? avx2::ggml_silu : ref::ggml_silu;
-#if !defined(LOWBIT_HAVE_AVX2)
-    silu = ref::ggml_silu;
+#else
+    auto silu = ref::ggml_silu;  // no AVX2 file in this build (AArch64): the avx2 symbols do not exist
 #endif
     for (int64_t l = first; l < last; ++l) {
         const BlockLayer& lw = layers[l];

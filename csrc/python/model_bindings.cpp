@@ -24,6 +24,25 @@ using namespace lowbit;
 namespace {
 
 // Generic unless AVX2 (with FMA) is compiled in, supported and not lowered away: then the FMA is inline.
+// The AVX2 row kernels where this build has them (x86), the reference otherwise (AArch64 builds have no
+// avx2 symbols at all).
+inline decltype(&ref::ggml_silu) silu_fn(bool fast) {
+#if defined(LOWBIT_HAVE_AVX2)
+    return fast ? avx2::ggml_silu : ref::ggml_silu;
+#else
+    (void)fast;
+    return ref::ggml_silu;
+#endif
+}
+inline decltype(&ref::ggml_softmax_rows) softmax_rows_fn(bool fast) {
+#if defined(LOWBIT_HAVE_AVX2)
+    return fast ? avx2::ggml_softmax_rows : ref::ggml_softmax_rows;
+#else
+    (void)fast;
+    return ref::ggml_softmax_rows;
+#endif
+}
+
 bool use_avx2(const std::string& op, const std::string& isa_name) {
     Isa cap = default_isa();
     if (!isa_name.empty() && !parse_isa(isa_name, &cap))
@@ -224,7 +243,7 @@ void register_model_math(py::module_& m) {
         float* p = s.mutable_data();
         py::gil_scoped_release release;
         ThreadPool::global().parallel_for(rows, nt, [&](int64_t b, int64_t e) {
-            (fast ? avx2::ggml_softmax_rows : ref::ggml_softmax_rows)(p, b, e, n, valid, avx512, round_f16);
+            softmax_rows_fn(fast)(p, b, e, n, valid, avx512, round_f16);
         });
     }, py::arg("s"), py::arg("valid") = py::none(), py::arg("avx512") = true, py::arg("round_f16") = false,
        py::arg("threads") = 0, py::arg("isa") = "");
@@ -241,7 +260,7 @@ void register_model_math(py::module_& m) {
             constexpr int64_t kChunk = 4096;  // elements per task: enough work to pay for the hand-off
             ThreadPool::global().parallel_for((n + kChunk - 1) / kChunk, nt, [&](int64_t b, int64_t e) {
                 const int64_t lo = b * kChunk, hi = std::min(n, e * kChunk);
-                (fast ? avx2::ggml_silu : ref::ggml_silu)(xp + lo, yp + lo, hi - lo, avx512);
+                silu_fn(fast)(xp + lo, yp + lo, hi - lo, avx512);
             });
         }
         return y;
@@ -264,7 +283,7 @@ void register_model_math(py::module_& m) {
             constexpr int64_t kChunk = 4096;
             ThreadPool::global().parallel_for((n + kChunk - 1) / kChunk, nt, [&](int64_t b, int64_t e) {
                 const int64_t lo = b * kChunk, hi = std::min(n, e * kChunk);
-                (fast ? avx2::ggml_silu : ref::ggml_silu)(gp + lo, yp + lo, hi - lo, avx512);
+                silu_fn(fast)(gp + lo, yp + lo, hi - lo, avx512);
                 for (int64_t i = lo; i < hi; ++i) yp[i] *= up[i];
             });
         }

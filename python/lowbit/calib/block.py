@@ -40,7 +40,7 @@ class FloatLayer:
     @classmethod
     def from_layer(cls, lw: llama.LayerWeights) -> "FloatLayer":
         def f(v):
-            if isinstance(v, ops.QuantizedTensor):
+            if isinstance(v, (ops.QuantizedTensor, ops.RepackedTensor)):  # a model's weights, repacked or not
                 return v.dequantize()
             return None if v is None else np.array(v, np.float32)
         return cls(**{fl.name: f(getattr(lw, fl.name)) for fl in fields(cls)})
