@@ -34,10 +34,17 @@ void unpack_rows8(QType t, const void* src, void* dst, int64_t n, int64_t k, int
 // lookups). Throws std::invalid_argument for an id outside [0, n).
 void unpack_rows8_rows(QType t, const void* src, int64_t n, int64_t k, const int64_t* ids, int64_t count, void* dst);
 
+// Type t's block fields in struct order as byte counts (2: a 2-byte value, else a byte array of a multiple
+// of 4 bytes); returns their number, 0 for a type without the layout. For unpackers of other ISAs.
+int rows8_fields(QType t, const int** sizes);
+
 // A gemm over rows8 weights by the row-major kernel `gemm`: each 64-row stretch of the slice is unpacked
 // into the calling thread's buffer first, so the results are that kernel's by construction, at the cost
 // of a copy of the weights per call. The rows8 slot of types and ISAs without a rows8 kernel, and of
 // the K-quants at many rows of x (their panel kernels are the faster there).
-void gemm_rows8_unpacked(const GemmArgs& p, QType t, gemm_fn gemm);
+// unpack: an ISA's rows8 -> row-major converter for n rows (n % 8 == 0) with unpack_rows8's result, or
+// nullptr for unpack_rows8 itself.
+using rows8_unpack_fn = void (*)(QType t, const void* src, void* dst, int64_t n, int64_t k);
+void gemm_rows8_unpacked(const GemmArgs& p, QType t, gemm_fn gemm, rows8_unpack_fn unpack = nullptr);
 
 }  // namespace lowbit

@@ -39,6 +39,8 @@ void gemm_ggml_order_q8_0(const GemmArgs& p);
 void gemm_rows8_q4_0(const GemmArgs& p);
 void gemm_rows8_q4_1(const GemmArgs& p);
 void gemm_rows8_q8_0(const GemmArgs& p);
+// rows8 -> row-major with 8 x 8 transposes (the unpacking fallback's copy; unpack_rows8's bytes)
+void unpack_rows8(QType t, const void* src, void* dst, int64_t n, int64_t k);
 void gemm_rows8_q4_k(const GemmArgs& p);
 void gemm_rows8_q5_k(const GemmArgs& p);
 void gemm_rows8_iq4_xs(const GemmArgs& p);

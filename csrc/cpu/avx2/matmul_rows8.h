@@ -245,3 +245,45 @@ void gemm_rows8_q8_0(const GemmArgs& p) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// rows8 -> row-major for n rows (the unpacking fallback's copy, gemm_rows8_unpacked): byte arrays of 8+
+// chunks go 8 chunks at a time through an 8 x 8 dword transpose (8 rows' 32 consecutive bytes each),
+// the rest by 2- and 4-byte moves. The same bytes as unpack_rows8.
+inline void unpack_rows8_simd(QType t, const void* src, void* dst, int64_t n, int64_t k) {
+    const int* sizes = nullptr;
+    const int nf = rows8_fields(t, &sizes);
+    const TypeInfo& ti = type_info(t);
+    const int64_t nb = k / ti.block_size, rb = row_bytes(ti, k), bs = ti.type_size;
+    const auto* in = static_cast<const uint8_t*>(src);
+    auto* out = static_cast<uint8_t*>(dst);
+    for (int64_t g = 0; g < n / 8; ++g)
+        for (int64_t b = 0; b < nb; ++b) {
+            const uint8_t* g8 = in + (g * nb + b) * 8 * bs;
+            uint8_t* row0 = out + g * 8 * rb + b * bs;
+            int off = 0;
+            for (int f = 0; f < nf; ++f) {
+                const int s = sizes[f];
+                const uint8_t* packed = g8 + 8 * off;
+                if (s == 2) {
+                    for (int r = 0; r < 8; ++r) std::memcpy(row0 + r * rb + off, packed + 2 * r, 2);
+                } else {
+                    int c = 0;
+                    for (; c + 8 <= s / 4; c += 8) {
+                        __m256i v[8];
+                        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(packed + 32 * (c + i)));
+                        transpose8x8_epi32(v);  // v[r]: row r's chunks c..c+7
+                        for (int r = 0; r < 8; ++r) _mm256_storeu_si256(reinterpret_cast<__m256i*>(row0 + r * rb + off + 4 * c), v[r]);
+                    }
+                    for (; c < s / 4; ++c)
+                        for (int r = 0; r < 8; ++r) std::memcpy(row0 + r * rb + off + 4 * c, packed + 32 * c + 4 * r, 4);
+                }
+                off += s;
+            }
+        }
+}
+
+}  // namespace
+}  // namespace lowbit

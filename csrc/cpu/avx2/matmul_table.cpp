@@ -28,7 +28,7 @@ void rows8_by_rows(const GemmArgs& p) {
     if (p.m < 16)
         Rows8(p);
     else
-        gemm_rows8_unpacked(p, T, RowMajor);
+        gemm_rows8_unpacked(p, T, RowMajor, avx2::unpack_rows8);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // with room for the operands.
 #include "matmul_avx512.h"
 #include "../../core/rows8.h"
+#include "../avx2/matmul_avx2.h"
 
 #if defined(__AVX512VNNI__)
 #include <algorithm>
@@ -157,7 +158,7 @@ void rows8_by_rows(const GemmArgs& p) {
     if (p.m < 32)
         Rows8(p);
     else
-        gemm_rows8_unpacked(p, T, RowMajor);
+        gemm_rows8_unpacked(p, T, RowMajor, avx2::unpack_rows8);  // an AVX-512 CPU has AVX2
 }
 
 }  // namespace
