@@ -19,7 +19,7 @@
 namespace lowbit {
 namespace {
 
-inline __m256i load_chunk(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+LOWBIT_ROWS8_INLINE __m256i load_chunk(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // x's per-sub-block sums bsum_j = bsums[2j] + bsums[2j+1] as int16 pairs for vpmaddwd against the mins:
 // word w of super-block b holds (bs_j, bs_j') for (j, j') = (0, 2), (1, 3), (4, 6), (5, 7).
@@ -47,7 +47,7 @@ std::vector<int32_t> q8_k_min_pairs_all(const GemmArgs& p) {
 struct K4Scales {
     __m256i sc03, sc47, mn03, mn47;
 };
-inline K4Scales rows8_k4_scales(const uint8_t* s) {
+LOWBIT_ROWS8_INLINE K4Scales rows8_k4_scales(const uint8_t* s) {
     const __m256i a0 = load_chunk(s), a1 = load_chunk(s + 32), a2 = load_chunk(s + 64);
     const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f), m2 = _mm256_set1_epi32(0x03030303);
     const auto top2 = [&](__m256i a) { return _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(a, 6), m2), 4); };
@@ -55,11 +55,11 @@ inline K4Scales rows8_k4_scales(const uint8_t* s) {
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(a2, 4), m4), top2(a1))};
 }
 // Byte j (0-3) of each lane as int32.
-inline __m256i lane_byte(__m256i v, int j) {
+LOWBIT_ROWS8_INLINE __m256i lane_byte(__m256i v, int j) {
     return _mm256_and_si256(_mm256_srli_epi32(v, 8 * j), _mm256_set1_epi32(0xFF));
 }
 // sum_j m_j * bsum_j for 8 rows: the mins as int16 pairs (bytes 0, 2 and 1, 3 of each word) against x's pairs.
-inline __m256i rows8_k4_mins(const K4Scales& s, const int32_t* pairs) {
+LOWBIT_ROWS8_INLINE __m256i rows8_k4_mins(const K4Scales& s, const int32_t* pairs) {
     const __m256i lo16 = _mm256_set1_epi32(0x00FF00FF);
     __m256i t = _mm256_madd_epi16(_mm256_and_si256(s.mn03, lo16), _mm256_set1_epi32(pairs[0]));
     t = _mm256_add_epi32(t, _mm256_madd_epi16(_mm256_and_si256(_mm256_srli_epi32(s.mn03, 8), lo16), _mm256_set1_epi32(pairs[1])));
