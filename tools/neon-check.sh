@@ -3,7 +3,8 @@
 # NEON and NEON + dotprod paths are checked on an x86 machine (their speed is not: qemu emulates).
 #   tools/neon-check.sh [pytest args...]     (default: the matmul / rows8 / ggml-order / API tests)
 # Needs Debian's g++-aarch64-linux-gnu, qemu-user and mmdebstrap (installed when missing, as root), and
-# an arm64 tree with Python, numpy and pytest (made once in $LOWBIT_ARM64_ROOT, default build/arm64root).
+# an arm64 tree with Python, numpy, pytest and PyYAML (gguf-py imports it), made once in
+# $LOWBIT_ARM64_ROOT (default build/arm64root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${LOWBIT_ARM64_ROOT:-$PWD/build/arm64root}
@@ -14,7 +15,7 @@ if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/
 fi
 if [ ! -x "$root/usr/bin/python3" ]; then
   mmdebstrap --arch=arm64 --variant=extract \
-    --include=base-files,libc6,libstdc++6,python3,python3-numpy,python3-pytest,libpython3.11-dev \
+    --include=base-files,libc6,libstdc++6,python3,python3-numpy,python3-pytest,python3-yaml,libpython3.11-dev \
     bookworm "$root" http://deb.debian.org/debian
   # the extract variant runs no maintainer scripts, so the BLAS alternatives numpy links to are missing
   ln -sf blas/libblas.so.3 "$root/usr/lib/aarch64-linux-gnu/libblas.so.3"
