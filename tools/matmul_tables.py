@@ -3,8 +3,8 @@
     python tools/matmul_tables.py [bench/last_run.json]
 
 Prints markdown: per type and layout, m = 1 GB/s and the ratio to ggml (1 and 2 threads), the fraction
-of the read bandwidth on the matrices that stream from DRAM, m = 512 GFLOP/s and ratio, then the bars of
-issue 3 that a row misses. Every number is a copy of what that one run measured.
+of the read bandwidth on the matrices that stream from DRAM, m = 512 GFLOP/s and ratio; m = 8 / 32
+GFLOP/s beside ggml's; SmolLM2's shapes; the ratio to numpy; then the bars of issue 3 that a row misses. Every number is a copy of what that one run measured.
 """
 
 import json
@@ -51,6 +51,38 @@ def main() -> None:
         if bench == "matmul m=1" and r.get("frac_of_read_bw", 9) < 0.85:
             misses.append(f"{bench} {t} {lay} {shape} {th}t: {r['frac_of_read_bw']:.2f} of the read "
                           f"({r['lowbit_GBps']:.1f} of {r['read_GBps']:.1f} GB/s)")
+    print()
+    print("| type | layout | m=8 4096x4096 | m=8 28672x4096 | m=32 4096x4096 | m=32 28672x4096 | m=32 4096x14336 |")
+    print("|" + "---|" * 7)
+    for t in TYPES:
+        for lay in ("gguf", "rows8"):
+            if ("matmul m=8", t, lay, "4096x4096", 2) not in idx:
+                continue
+            cells = [t, lay]
+            for bench, shape in (("matmul m=8", "4096x4096"), ("matmul m=8", DRAM), ("matmul m=32", "4096x4096"),
+                                 ("matmul m=32", DRAM), ("matmul m=32", "4096x14336")):
+                cells.append(cell(bench, t, lay, shape, 2, "lowbit_GFLOPs", "{:.0f}") + " / "
+                             + cell(bench, t, lay, shape, 2, "ggml_GFLOPs", "{:.0f}"))
+            print("| " + " | ".join(cells) + " |")
+    print()
+    print("| type | layout | 576x576 m=1 1t / 2t | 1536x576 m=1 1t / 2t | 576x1536 m=1 1t / 2t "
+          "| 1536x576 m=512 2t GFLOP/s (vs ggml) |")
+    print("|" + "---|" * 6)
+    for t in TYPES:
+        for lay in ("gguf", "rows8"):
+            if not any(("matmul m=1", t, lay, s, 1) in idx for s in ("576x576", "1536x576", "576x1536")):
+                continue
+            cells = [t, lay]
+            for shape in ("576x576", "1536x576", "576x1536"):
+                pair = cell("matmul m=1", t, lay, shape, 1, "vs_ggml") + " / " + cell("matmul m=1", t, lay, shape, 2, "vs_ggml")
+                cells.append("" if pair == " / " else pair)
+            big = cell("matmul m=512", t, lay, "1536x576", 2, "lowbit_GFLOPs", "{:.0f}")
+            cells.append(big + " (" + cell("matmul m=512", t, lay, "1536x576", 2, "vs_ggml") + ")" if big else "")
+            print("| " + " | ".join(cells) + " |")
+    for bench in ("matmul m=1", "matmul m=512"):
+        v = [r["vs_numpy_deq_matmul"] for r in rows if r["bench"] == bench and "vs_numpy_deq_matmul" in r]
+        if v:
+            print(f"\n{bench}: {min(v):.1f}-{max(v):.1f}x numpy's dequantize + matmul")
     print()
     print("below a bar:" if misses else "every bar held in this run")
     for m in misses:
