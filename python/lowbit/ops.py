@@ -94,14 +94,39 @@ def _check_isa(op: str, isa) -> str:
     return isa
 
 
-class QuantizedTensor:
+class _BlockTensor:
+    """What a QuantizedTensor and a RepackedTensor share: bytes of one block type, a logical shape."""
+
+    __slots__ = ("data", "qtype", "shape")
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def bits_per_weight(self) -> float:
+        return _type_table()[self.qtype]["bits_per_weight"]
+
+    @property
+    def block_size(self) -> int:
+        return _type_table()[self.qtype]["block_size"]
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def dequantize(self, threads: int | None = None) -> np.ndarray:
+        return dequantize(self, threads=threads)
+
+
+class QuantizedTensor(_BlockTensor):
     """A tensor stored in a GGUF block format.
 
     data: uint8, 1-D, the exact GGUF payload (rows of blocks, row-major).
     qtype: type name ("q4_k"); shape: the logical shape, last dim k along which blocks run.
     """
 
-    __slots__ = ("data", "qtype", "shape")
+    __slots__ = ()
 
     def __init__(self, data: np.ndarray, qtype: str, shape):
         info = type_info(qtype)
@@ -124,25 +149,6 @@ class QuantizedTensor:
         self.qtype = info["name"]
         self.shape = shape
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.data.size)
-
-    @property
-    def bits_per_weight(self) -> float:
-        return _type_table()[self.qtype]["bits_per_weight"]
-
-    @property
-    def block_size(self) -> int:
-        return _type_table()[self.qtype]["block_size"]
-
-    def dequantize(self, threads: int | None = None) -> np.ndarray:
-        return dequantize(self, threads=threads)
-
-    @property
-    def device(self) -> str:
-        return "cpu"
-
     def to(self, device, *, layout: str | None = None):
         """'cpu' -> self, or with layout="rows8" a RepackedTensor (8 rows interleaved for the CPU kernels,
         made once: see RepackedTensor); 'cuda' / 'cuda:N' -> a lowbit.cuda.CudaQuantizedTensor holding
@@ -163,7 +169,7 @@ class QuantizedTensor:
         return f"QuantizedTensor(qtype={self.qtype!r}, shape={self.shape}, nbytes={self.nbytes})"
 
 
-class RepackedTensor:
+class RepackedTensor(_BlockTensor):
     """A 2-D QuantizedTensor's blocks repacked for lowbit's CPU kernels, once, at load: layout "rows8"
     (csrc/core/rows8.h) stores each 8 rows' blocks side by side, field by field, so that the matmul reads
     8 rows as one stream with the 8 outputs in the lanes of one register: q4_0 / q4_1 decode 1.6-2x
@@ -174,7 +180,7 @@ class RepackedTensor:
     take it as they take a QuantizedTensor.
     """
 
-    __slots__ = ("data", "qtype", "shape")
+    __slots__ = ()
     layout = "rows8"
 
     def __init__(self, data: np.ndarray, qtype: str, shape):
@@ -213,22 +219,6 @@ class RepackedTensor:
                 done(r0 * rb, r1 * rb)
         return cls(out.reshape(-1), qt.qtype, qt.shape)
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.data.size)
-
-    @property
-    def bits_per_weight(self) -> float:
-        return _type_table()[self.qtype]["bits_per_weight"]
-
-    @property
-    def block_size(self) -> int:
-        return _type_table()[self.qtype]["block_size"]
-
-    @property
-    def device(self) -> str:
-        return "cpu"
-
     def rows(self, ids) -> QuantizedTensor:
         """Rows `ids` (1-D ints) in GGUF's layout, (len(ids), k): the embedding lookup of a tied output."""
         n, k = self.shape
@@ -237,9 +227,6 @@ class RepackedTensor:
             raise TypeError(f"[RepackedTensor.rows] ids must be a 1-D integer array, got {ids.dtype} {ids.shape}")
         data = _core.unpack_rows8_rows(self.data, self.qtype, n, k, ids.astype(np.int64, copy=False))
         return QuantizedTensor(data.reshape(-1), self.qtype, (len(ids), k))
-
-    def dequantize(self, threads: int | None = None) -> np.ndarray:
-        return dequantize(self, threads=threads)
 
     def to(self, device, *, layout: str | None = None):
         """'cpu' with layout "gguf" -> the QuantizedTensor of GGUF's bytes; 'cpu' otherwise -> self;
