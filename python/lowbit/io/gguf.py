@@ -268,9 +268,18 @@ class _Reader:
         return self.strings(1, what, one=True)[0]
 
     def strings(self, count: int, what: str, one: bool = False) -> list[str]:
+        return self._scan_strings(count, what, one, lazy=False)
+
+    def string_array(self, count: int, what: str) -> StringArray:
+        """count strings, checked as strings() checks them, kept as offsets into the map."""
+        return self._scan_strings(count, what, False, lazy=True)
+
+    def _scan_strings(self, count: int, what: str, one: bool, lazy: bool):
         # The hot loop of a tokenizer's 50k-250k strings, so reads are inlined.
         buf, limit, pos, unpack = self.buf, self.limit, self.pos, _U64.unpack_from
         out = []
+        if lazy:
+            starts, lengths = np.empty(count, np.uint64), np.empty(count, np.uint64)
         for i in range(count):
             if limit - pos < 8:
                 self.pos = pos
@@ -281,38 +290,18 @@ class _Reader:
                 self.pos = pos
                 self.need(n, _item(what, i, one))
             try:
-                out.append(str(buf[pos:pos + n], "utf-8"))
+                text = str(buf[pos:pos + n], "utf-8")  # validated now even when kept lazily
             except UnicodeDecodeError as e:
                 # `from None` drops the decoder's exception, which holds a copy of the whole string
                 raise GGUFError(f"[open_gguf] {self.path}: {_item(what, i, one)} at byte {pos} is not valid "
                                 f"UTF-8 ({e.reason} at byte {pos + e.start})") from None
+            if lazy:
+                starts[i], lengths[i] = pos, n
+            else:
+                out.append(text)
             pos += n
         self.pos = pos
-        return out
-
-    def string_array(self, count: int, what: str) -> StringArray:
-        """count strings, checked as strings() checks them, kept as offsets into the map."""
-        buf, limit, pos, unpack = self.buf, self.limit, self.pos, _U64.unpack_from
-        starts = np.empty(count, np.uint64)
-        lengths = np.empty(count, np.uint64)
-        for i in range(count):
-            if limit - pos < 8:
-                self.pos = pos
-                self.need(8, f"length of {what}[{i}]")
-            n = unpack(buf, pos)[0]
-            pos += 8
-            if n > limit - pos:
-                self.pos = pos
-                self.need(n, f"{what}[{i}]")
-            try:
-                str(buf[pos:pos + n], "utf-8")  # validated now, decoded again when read
-            except UnicodeDecodeError as e:
-                raise GGUFError(f"[open_gguf] {self.path}: {what}[{i}] at byte {pos} is not valid "
-                                f"UTF-8 ({e.reason} at byte {pos + e.start})") from None
-            starts[i], lengths[i] = pos, n
-            pos += n
-        self.pos = pos
-        return StringArray(self.owner, starts, lengths)
+        return StringArray(self.owner, starts, lengths) if lazy else out
 
     def numbers(self, vtype: VT, count: int, what: str) -> list:
         dt = np.dtype(_NUMERIC[vtype])
