@@ -46,6 +46,21 @@ struct GemmArgs {
 // that do not depend on the thread count.
 using gemm_fn = void (*)(const GemmArgs& args);
 
+// Rows i0..i0+MA-1 of a GemmArgs' x for the 32-block dot types (q8_0 / q8_1): their quant blocks and
+// their {d_a, s_a} pairs (null when a_ds is). One definition for every ISA's tiles.
+template <class A, int MA>
+struct GemmXRows {
+    const A* a[MA];
+    const float* ds[MA];
+    GemmXRows(const GemmArgs& p, int64_t i0) {
+        const int64_t nb = p.k / 32;
+        _Pragma("GCC unroll 32") for (int i = 0; i < MA; ++i) {
+            a[i] = reinterpret_cast<const A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
+            ds[i] = p.a_ds ? p.a_ds + (i0 + i) * nb * 2 : nullptr;
+        }
+    }
+};
+
 // matmul's activation quantization for the dot types q8_0 / q8_1 (ggml's CPU from_float, spec:
 // ref/act_q8.cpp) fused with the a_ds pairs. x: (k,) f32 one row; y: row_bytes(dot, k) bytes;
 // ds: (k / act_group(dot), 2) f32 as GemmArgs::a_ds. Returns false when x holds NaN or inf (y and ds

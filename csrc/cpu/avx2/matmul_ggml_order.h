@@ -58,19 +58,6 @@ inline int32_t load_u32(const void* p) {
     return v;
 }
 
-// Rows i0..i0+MA-1 of x: their quant blocks and their {d_a, s_a} pairs (GemmArgs::a_ds).
-template <class A, int MA>
-struct XRows {
-    const A* a[MA];
-    const float* ds[MA];
-    XRows(const GemmArgs& p, int64_t i0) {
-        const int64_t nb = p.k / 32;
-        LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
-            a[i] = reinterpret_cast<const A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
-            ds[i] = p.a_ds + (i0 + i) * nb * 2;
-        }
-    }
-};
 
 // 8 outputs of row i of y, lane r to column j + r * rs (the 8-row groups' rows are rs apart).
 inline void store_8_rows(const GemmArgs& p, int64_t i, int64_t j, int64_t rs, __m256 v) {
@@ -86,7 +73,7 @@ void ggml_order_tile(const GemmArgs& p, int64_t j, int64_t i0, int64_t rs = 1) {
     const typename T::W* w[RW];
     LOWBIT_UNROLL for (int r = 0; r < RW; ++r)
         w[r] = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + (j + r * rs) * p.w_row_bytes);
-    const XRows<typename T::A, MA> x(p, i0);
+    const GemmXRows<typename T::A, MA> x(p, i0);
     const auto& a = x.a;
     const auto& ds = x.ds;
     // The block's scales go through the vector unit as a pair: lanes {0, 1} = {d_w, m_w} (one 4-byte
@@ -179,7 +166,7 @@ void q4_0_repacked_tile(const GemmArgs& p, int64_t j, int64_t rs, int64_t i0, co
     auto row = [&](int r, int64_t b) -> const block_q4_0& {
         return reinterpret_cast<const block_q4_0*>((r < 4 ? base0 : base4) + (r % 4) * stride)[b];
     };
-    const XRows<block_q8_0, MA> x(p, i0);
+    const GemmXRows<block_q8_0, MA> x(p, i0);
     const auto& a = x.a;
     const auto& ds = x.ds;
     __m256 acc[MA];
@@ -208,7 +195,7 @@ template <class D, int MA>
 void q4_0_transposed_tile(const GemmArgs& p, const __m256i* tq, const __m256* dw, int64_t j, int64_t rs, int64_t i0,
                           const int32_t* asum) {
     const int64_t nb = p.k / 32;
-    const XRows<block_q8_0, MA> x(p, i0);
+    const GemmXRows<block_q8_0, MA> x(p, i0);
     const auto& a = x.a;
     const auto& ds = x.ds;
     __m256 acc[MA];
@@ -411,7 +398,7 @@ template <class D, class T, int MA>
 void vec_dot_transposed_tile(const GemmArgs& p, const TransposedGroup<T>& tg, const uint8_t* xq, int64_t j, int64_t rs,
                              int64_t i0) {
     const int64_t nb = p.k / 32;
-    const XRows<typename T::A, MA> x(p, i0);
+    const GemmXRows<typename T::A, MA> x(p, i0);
     const auto& ds = x.ds;
     __m256 acc[MA][8], summs[MA];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {

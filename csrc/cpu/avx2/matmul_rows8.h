@@ -64,7 +64,7 @@ void rows8_q4_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* as
     constexpr int64_t kBlock = 8 * sizeof(block_q4_0);
     const int64_t nb = p.k / 32;
     const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
-    const XRows<block_q8_0, MA> x(p, i0);
+    const GemmXRows<block_q8_0, MA> x(p, i0);
     __m256 acc[MA];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
@@ -96,7 +96,7 @@ void rows8_q4_1_tile(const GemmArgs& p, int64_t g, int64_t i0) {
     constexpr int64_t kBlock = 8 * sizeof(block_q4_1);
     const int64_t nb = p.k / 32;
     const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
-    const XRows<block_q8_1, MA> x(p, i0);
+    const GemmXRows<block_q8_1, MA> x(p, i0);
     __m256 acc[MA][8], summs[MA];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i) {
         summs[i] = _mm256_setzero_ps();
@@ -140,7 +140,7 @@ void rows8_q8_0_tile(const GemmArgs& p, int64_t g, int64_t i0, const int32_t* se
     constexpr bool kSeeded = D::kVnni && MA > 1;
     const int64_t nb = p.k / 32;
     const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
-    const XRows<block_q8_0, MA> x(p, i0);
+    const GemmXRows<block_q8_0, MA> x(p, i0);
     const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
     __m256 acc[MA][8];
     LOWBIT_UNROLL for (int i = 0; i < MA; ++i)

@@ -46,26 +46,13 @@ struct NoQ8_0 {
     static NeonLevels levels(const W& b) { return {load_s8(b.qs), load_s8(b.qs + 16)}; }
 };
 
-// x's rows i0..i0+MA-1: quant blocks and {d_a, s_a} pairs (GemmArgs::a_ds).
-template <class A, int MA>
-struct NeonXRows {
-    const A* a[MA];
-    const float* ds[MA];
-    NeonXRows(const GemmArgs& p, int64_t i0) {
-        const int64_t nb = p.k / 32;
-        for (int i = 0; i < MA; ++i) {
-            a[i] = reinterpret_cast<const A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
-            ds[i] = p.a_ds + (i0 + i) * nb * 2;
-        }
-    }
-};
 
 // Weight row j against x rows i0..i0+MA-1, vec_dot order.
 template <class D, class T, int MA>
 void neon_vec_dot_row(const GemmArgs& p, int64_t j, int64_t i0) {
     const int64_t nb = p.k / 32;
     const auto* w = reinterpret_cast<const typename T::W*>(static_cast<const uint8_t*>(p.w) + j * p.w_row_bytes);
-    const NeonXRows<typename T::A, MA> x(p, i0);
+    const GemmXRows<typename T::A, MA> x(p, i0);
     float32x4_t lo[MA], hi[MA];
     float summs[MA];
     for (int i = 0; i < MA; ++i) {
@@ -94,7 +81,7 @@ void neon_q4_0_repacked_rows4(const GemmArgs& p, int64_t j, int64_t i0) {
     const block_q4_0* w[4];
     for (int r = 0; r < 4; ++r)
         w[r] = reinterpret_cast<const block_q4_0*>(static_cast<const uint8_t*>(p.w) + (j + r) * p.w_row_bytes);
-    const NeonXRows<block_q8_0, MA> x(p, i0);
+    const GemmXRows<block_q8_0, MA> x(p, i0);
     float32x4_t acc[MA];
     for (int i = 0; i < MA; ++i) acc[i] = vdupq_n_f32(0.0f);
     for (int64_t b = 0; b < nb; ++b) {

@@ -62,18 +62,6 @@ void rows8_by_groups_neon(const GemmArgs& p, Tile tile) {
         }
 }
 
-template <class A, int MA>
-struct Rows8X {
-    const A* a[MA];
-    const float* ds[MA];
-    Rows8X(const GemmArgs& p, int64_t i0) {
-        const int64_t nb = p.k / 32;
-        for (int i = 0; i < MA; ++i) {
-            a[i] = reinterpret_cast<const A*>(static_cast<const uint8_t*>(p.a) + (i0 + i) * p.a_row_bytes);
-            ds[i] = p.a_ds ? p.a_ds + (i0 + i) * nb * 2 : nullptr;
-        }
-    }
-};
 
 // ---- q4_0: one accumulator per output (llama.cpp's repacked order) ----
 template <class D, int MA, bool kPf>
@@ -81,7 +69,7 @@ void rows8_q4_0_tile_neon(const GemmArgs& p, int64_t g, int64_t i0) {
     constexpr int64_t kBlock = 8 * sizeof(block_q4_0);
     const int64_t nb = p.k / 32;
     const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
-    const Rows8X<block_q8_0, MA> x(p, i0);
+    const GemmXRows<block_q8_0, MA> x(p, i0);
     const int8x16_t eight = vdupq_n_s8(8);
     Rows8F acc[MA];
     for (int i = 0; i < MA; ++i) acc[i] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
@@ -118,7 +106,7 @@ void rows8_lanes_tile_neon(const GemmArgs& p, int64_t g, int64_t i0) {
     const int64_t nb = p.k / 32;
     const uint8_t* grp = static_cast<const uint8_t*>(p.w) + g * 8 * p.w_row_bytes;
     using A = std::conditional_t<kQ8, block_q8_0, block_q8_1>;
-    const Rows8X<A, MA> x(p, i0);
+    const GemmXRows<A, MA> x(p, i0);
     Rows8F acc[MA][8], summs[MA];
     for (int i = 0; i < MA; ++i) {
         summs[i] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
